@@ -15,9 +15,9 @@
 #include <openssl/evp.h>
 
 #define BUNDLE_BOOTSTRAP_MAX 64
-#define BUNDLE_PATH_MAX	     4095
+#define BUNDLE_PATH_MAX      4095
 #define BUNDLE_SOCK_PATH_MAX 107 /* sizeof(sun_path) - 1 */
-#define BUNDLE_IFNAME_MAX    15	 /* IFNAMSIZ - 1 */
+#define BUNDLE_IFNAME_MAX    15  /* IFNAMSIZ - 1 */
 
 struct cert_bundle {
 	char namespace[CERT_NAMESPACE_MAX + 1];
@@ -76,12 +76,9 @@ static const struct setting {
 	enum setting_type type;
 	long long min, max;
 } settings[] = {
-	{"listen", SET_ENDPOINT, 0, 0},
-	{"control_socket", SET_SOCK_PATH, 0, 0},
-	{"state_dir", SET_PATH, 0, 0},
-	{"interface", SET_IFNAME, 0, 0},
-	{"shortcuts", SET_SHORTCUTS, 0, 0},
-	{"dht_replicas", SET_INT, 3, 16},
+        {"listen", SET_ENDPOINT, 0, 0},     {"control_socket", SET_SOCK_PATH, 0, 0},
+        {"state_dir", SET_PATH, 0, 0},      {"interface", SET_IFNAME, 0, 0},
+        {"shortcuts", SET_SHORTCUTS, 0, 0}, {"dht_replicas", SET_INT, 3, 16},
 };
 
 static const struct setting *setting_find(const char *key)
@@ -132,11 +129,11 @@ static int setting_check(const struct setting *st, const json_t *v, struct cert_
 
 		if (!json_is_integer(v))
 			return cert_errf(err, -EINVAL, "bundle: key '%s' must be an integer",
-					 st->key);
+			                 st->key);
 		i = json_integer_value(v);
 		if (i < st->min || i > st->max)
 			return cert_errf(err, -EINVAL, "bundle: key '%s' must be %lld..%lld",
-					 st->key, st->min, st->max);
+			                 st->key, st->min, st->max);
 		return 0;
 	}
 	if (!json_is_string(v))
@@ -146,32 +143,33 @@ static int setting_check(const struct setting *st, const json_t *v, struct cert_
 	switch (st->type) {
 	case SET_ENDPOINT:
 		if (!listen_valid(s))
-			return cert_errf(err, -EINVAL,
-					 "bundle: key '%s' must be \"host:port\" (e.g. 0.0.0.0:7000)",
-					 st->key);
+			return cert_errf(
+			        err, -EINVAL,
+			        "bundle: key '%s' must be \"host:port\" (e.g. 0.0.0.0:7000)",
+			        st->key);
 		break;
 	case SET_PATH:
 	case SET_SOCK_PATH:
 		if (n == 0 || n > (st->type == SET_PATH ? BUNDLE_PATH_MAX : BUNDLE_SOCK_PATH_MAX))
-			return cert_errf(err, -EINVAL, "bundle: key '%s' must be a path of 1-%d bytes",
-					 st->key,
-					 st->type == SET_PATH ? BUNDLE_PATH_MAX
-							      : BUNDLE_SOCK_PATH_MAX);
+			return cert_errf(err, -EINVAL,
+			                 "bundle: key '%s' must be a path of 1-%d bytes", st->key,
+			                 st->type == SET_PATH ? BUNDLE_PATH_MAX
+			                                      : BUNDLE_SOCK_PATH_MAX);
 		break;
 	case SET_IFNAME:
 		if (n == 0 || n > BUNDLE_IFNAME_MAX || strpbrk(s, "/: \t\n") || !strcmp(s, ".") ||
 		    !strcmp(s, ".."))
 			return cert_errf(err, -EINVAL,
-					 "bundle: key '%s' must be an interface name of 1-%d "
-					 "characters without / : or spaces",
-					 st->key, BUNDLE_IFNAME_MAX);
+			                 "bundle: key '%s' must be an interface name of 1-%d "
+			                 "characters without / : or spaces",
+			                 st->key, BUNDLE_IFNAME_MAX);
 		break;
 	case SET_SHORTCUTS:
 		if (!shortcuts_valid(s))
 			return cert_errf(err, -EINVAL,
-					 "bundle: key '%s' must be always, never or "
-					 "threshold:<packets/s>",
-					 st->key);
+			                 "bundle: key '%s' must be always, never or "
+			                 "threshold:<packets/s>",
+			                 st->key);
 		break;
 	case SET_INT:
 		break;
@@ -196,18 +194,19 @@ void cert_bundle_free(struct cert_bundle *b)
 }
 
 static int bootstrap_set(struct cert_bundle *b, const char *const *list, size_t n,
-			 struct cert_err *err)
+                         struct cert_err *err)
 {
 	if (n > BUNDLE_BOOTSTRAP_MAX)
 		return cert_errf(err, -EINVAL, "bundle: more than %d bootstrap endpoints",
-				 BUNDLE_BOOTSTRAP_MAX);
+		                 BUNDLE_BOOTSTRAP_MAX);
 	if (n && !(b->bootstrap = calloc(n, sizeof(char *))))
 		return cert_errf(err, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		if (!cert_endpoint_valid(list[i]))
-			return cert_errf(err, -EINVAL,
-					 "bundle: bootstrap entry %zu ('%.64s') is not \"host:port\"",
-					 i, list[i]);
+			return cert_errf(
+			        err, -EINVAL,
+			        "bundle: bootstrap entry %zu ('%.64s') is not \"host:port\"", i,
+			        list[i]);
 		if (!(b->bootstrap[i] = strdup(list[i])))
 			return cert_errf(err, -ENOMEM, "out of memory");
 		b->n_bootstrap = i + 1;
@@ -226,8 +225,8 @@ static int bundle_check(struct cert_bundle *b, struct cert_err *err)
 		return cert_errf(err, rc, "bundle: key 'cert': %s", ierr.msg);
 	if (strcmp(info.namespace, b->namespace) != 0)
 		return cert_errf(err, -EINVAL,
-				 "bundle: key 'cert' is for namespace '%s', the bundle is for '%s'",
-				 info.namespace, b->namespace);
+		                 "bundle: key 'cert' is for namespace '%s', the bundle is for '%s'",
+		                 info.namespace, b->namespace);
 	if (EVP_PKEY_eq(b->key, X509_get0_pubkey(b->cert)) != 1) {
 		ERR_clear_error();
 		return cert_errf(err, -EINVAL, "bundle: key 'key' does not match key 'cert'");
@@ -237,7 +236,7 @@ static int bundle_check(struct cert_bundle *b, struct cert_err *err)
 
 enum bundle_field { F_NS, F_NET, F_BOOT, F_CA, F_CERT, F_KEY, F_CRL, F_MAX };
 static const char *const field_names[F_MAX] = {"namespace", "network", "bootstrap", "ca",
-					       "cert",	    "key",     "crl"};
+                                               "cert",      "key",     "crl"};
 
 /* Step one: shape. Every key known, every value of the right type. */
 static int bundle_validate(json_t *root, json_t *fields[F_MAX], struct cert_err *err)
@@ -246,7 +245,7 @@ static int bundle_validate(json_t *root, json_t *fields[F_MAX], struct cert_err 
 	json_t *v;
 	int rc;
 
-	json_object_foreach(root, k, v) {
+	json_object_foreach (root, k, v) {
 		const struct setting *st;
 		int f;
 
@@ -256,9 +255,9 @@ static int bundle_validate(json_t *root, json_t *fields[F_MAX], struct cert_err 
 			fields[f] = v;
 			if (f == F_BOOT ? !json_is_array(v) : !json_is_string(v))
 				return cert_errf(err, -EINVAL, "bundle: key '%s' must be %s", k,
-						 f == F_BOOT ? "an array of \"host:port\" strings"
-						 : f >= F_CA ? "a PEM string"
-							     : "a string");
+				                 f == F_BOOT ? "an array of \"host:port\" strings"
+				                 : f >= F_CA ? "a PEM string"
+				                             : "a string");
 			continue;
 		}
 		if (!(st = setting_find(k)))
@@ -277,8 +276,7 @@ static int prefix_err(struct cert_err *err, int rc, const char *key)
 	return cert_err_prefix(err, rc, "bundle: key '%s': ", key);
 }
 
-int cert_bundle_parse(const char *json, size_t len, struct cert_bundle **out,
-		      struct cert_err *err)
+int cert_bundle_parse(const char *json, size_t len, struct cert_bundle **out, struct cert_err *err)
 {
 	json_t *root = NULL, *fields[F_MAX] = {0};
 	const char *boot[BUNDLE_BOOTSTRAP_MAX];
@@ -292,11 +290,11 @@ int cert_bundle_parse(const char *json, size_t len, struct cert_bundle **out,
 	bundle_json_init();
 	if (len > CERT_BUNDLE_MAX)
 		return cert_errf(err, -EFBIG, "bundle: too large (%zu bytes, limit %d)", len,
-				 CERT_BUNDLE_MAX);
+		                 CERT_BUNDLE_MAX);
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
 		return cert_errf(err, -EINVAL, "bundle: not valid JSON: line %d column %d: %s",
-				 jerr.line, jerr.column, jerr.text);
+		                 jerr.line, jerr.column, jerr.text);
 	if (!json_is_object(root)) {
 		rc = cert_errf(err, -EINVAL, "bundle: must be a JSON object");
 		goto fail;
@@ -306,7 +304,7 @@ int cert_bundle_parse(const char *json, size_t len, struct cert_bundle **out,
 	n_boot = json_array_size(fields[F_BOOT]);
 	if (n_boot > BUNDLE_BOOTSTRAP_MAX) {
 		rc = cert_errf(err, -EINVAL, "bundle: more than %d bootstrap endpoints",
-			       BUNDLE_BOOTSTRAP_MAX);
+		               BUNDLE_BOOTSTRAP_MAX);
 		goto fail;
 	}
 	for (size_t i = 0; i < n_boot; i++) {
@@ -314,7 +312,7 @@ int cert_bundle_parse(const char *json, size_t len, struct cert_bundle **out,
 
 		if (!json_is_string(e)) {
 			rc = cert_errf(err, -EINVAL, "bundle: bootstrap entry %zu must be a string",
-				       i);
+			               i);
 			goto fail;
 		}
 		boot[i] = json_string_value(e);
@@ -326,9 +324,10 @@ int cert_bundle_parse(const char *json, size_t len, struct cert_bundle **out,
 		goto fail;
 	}
 	if (!cert_name_valid(json_string_value(fields[F_NS]))) {
-		rc = cert_errf(err, -EINVAL, "bundle: key 'namespace' is malformed (1-%d of A-Z a-z "
-					     "0-9 . _ -)",
-			       CERT_NAMESPACE_MAX);
+		rc = cert_errf(err, -EINVAL,
+		               "bundle: key 'namespace' is malformed (1-%d of A-Z a-z "
+		               "0-9 . _ -)",
+		               CERT_NAMESPACE_MAX);
 		goto fail;
 	}
 	snprintf(b->namespace, sizeof(b->namespace), "%s", json_string_value(fields[F_NS]));
@@ -339,25 +338,25 @@ int cert_bundle_parse(const char *json, size_t len, struct cert_bundle **out,
 	if ((rc = bootstrap_set(b, boot, n_boot, err)) < 0)
 		goto fail;
 	if ((rc = cert_trust_new(json_string_value(fields[F_CA]), json_string_length(fields[F_CA]),
-				 json_string_value(fields[F_CRL]),
-				 json_string_length(fields[F_CRL]), b->namespace,
-				 json_string_value(fields[F_NET]), &b->trust, err)) < 0) {
+	                         json_string_value(fields[F_CRL]),
+	                         json_string_length(fields[F_CRL]), b->namespace,
+	                         json_string_value(fields[F_NET]), &b->trust, err)) < 0) {
 		prefix_err(err, rc, "ca/crl");
 		goto fail;
 	}
 	if ((rc = cert_x509_from_pem(json_string_value(fields[F_CERT]),
-				     json_string_length(fields[F_CERT]), &b->cert, err)) < 0) {
+	                             json_string_length(fields[F_CERT]), &b->cert, err)) < 0) {
 		prefix_err(err, rc, "cert");
 		goto fail;
 	}
 	if ((rc = cert_key_from_pem(json_string_value(fields[F_KEY]),
-				    json_string_length(fields[F_KEY]), &b->key, err)) < 0) {
+	                            json_string_length(fields[F_KEY]), &b->key, err)) < 0) {
 		prefix_err(err, rc, "key");
 		goto fail;
 	}
 	if ((rc = bundle_check(b, err)) < 0)
 		goto fail;
-	json_object_foreach(root, k, v) {
+	json_object_foreach (root, k, v) {
 		if (setting_find(k) && json_object_set(b->settings, k, v) < 0) {
 			rc = cert_errf(err, -ENOMEM, "out of memory");
 			goto fail;
@@ -388,8 +387,8 @@ int cert_bundle_load(const char *path, struct cert_bundle **out, struct cert_err
 }
 
 int cert_bundle_build(const struct cert_ca *ca, X509 *cert, EVP_PKEY *key,
-		      const char *const *bootstrap, size_t n_bootstrap, struct cert_bundle **out,
-		      struct cert_err *err)
+                      const char *const *bootstrap, size_t n_bootstrap, struct cert_bundle **out,
+                      struct cert_err *err)
 {
 	struct cert_bundle *b;
 	char *ca_pem = NULL, *crl_pem = NULL, net[CERT_NET_STR];
@@ -406,8 +405,8 @@ int cert_bundle_build(const struct cert_ca *ca, X509 *cert, EVP_PKEY *key,
 	if ((rc = bootstrap_set(b, bootstrap, n_bootstrap, err)) < 0 ||
 	    (rc = cert_x509_to_pem(cert_ca_x509(ca), &ca_pem, err)) < 0 ||
 	    (rc = cert_crl_to_pem(cert_ca_crl(ca), &crl_pem, err)) < 0 ||
-	    (rc = cert_trust_new(ca_pem, strlen(ca_pem), crl_pem, strlen(crl_pem), b->namespace, net,
-				 &b->trust, err)) < 0)
+	    (rc = cert_trust_new(ca_pem, strlen(ca_pem), crl_pem, strlen(crl_pem), b->namespace,
+	                         net, &b->trust, err)) < 0)
 		goto fail;
 	if (!X509_up_ref(cert) || !EVP_PKEY_up_ref(key)) {
 		rc = cert_errf(err, -EIO, "reference count failed");
@@ -449,11 +448,11 @@ int cert_bundle_dump(const struct cert_bundle *b, char **out, struct cert_err *e
 		if (json_array_append_new(boot, json_string(b->bootstrap[i])) < 0)
 			goto out;
 	root = json_pack("{s:s, s:s, s:O, s:s, s:s, s:s, s:s}", "namespace", b->namespace,
-			 "network", net, "bootstrap", boot, "ca", ca, "cert", cert, "key", key,
-			 "crl", crl);
+	                 "network", net, "bootstrap", boot, "ca", ca, "cert", cert, "key", key,
+	                 "crl", crl);
 	if (!root)
 		goto out;
-	json_object_foreach(b->settings, k, v) {
+	json_object_foreach (b->settings, k, v) {
 		if (json_object_set(root, k, v) < 0)
 			goto out;
 	}
@@ -487,7 +486,7 @@ int cert_bundle_save(const struct cert_bundle *b, const char *path, struct cert_
 }
 
 enum cert_verdict cert_bundle_verify(const struct cert_bundle *b, time_t now,
-				     struct cert_info *info, struct cert_err *err)
+                                     struct cert_info *info, struct cert_err *err)
 {
 	return cert_verify(b->trust, b->cert, now, info, err);
 }
@@ -543,7 +542,7 @@ int cert_bundle_setting_int(const struct cert_bundle *b, const char *key, long l
 }
 
 int cert_bundle_set_setting(struct cert_bundle *b, const char *key, const char *value,
-			    struct cert_err *err)
+                            struct cert_err *err)
 {
 	const struct setting *st = setting_find(key);
 	json_t *v;

@@ -66,14 +66,14 @@ static int add_ext(X509 *issuer, X509 *subject, int nid, const char *value)
 static int set_name(X509_NAME *n, const char *cn)
 {
 	return X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8,
-					  (const unsigned char *)cn, -1, -1, 0)
-		       ? 0
-		       : -EIO;
+	                                  (const unsigned char *)cn, -1, -1, 0)
+	               ? 0
+	               : -EIO;
 }
 
 /* A fresh, signed CRL with the given entries (may be NULL) and number. */
 static int crl_sign(const struct cert_ca *ca, const X509_CRL *base, ASN1_INTEGER *add_serial,
-		    time_t now, uint64_t number, X509_CRL **out, struct cert_err *err)
+                    time_t now, uint64_t number, X509_CRL **out, struct cert_err *err)
 {
 	X509_CRL *crl = base ? X509_CRL_dup(base) : X509_CRL_new();
 	ASN1_TIME *t = NULL;
@@ -84,7 +84,7 @@ static int crl_sign(const struct cert_ca *ca, const X509_CRL *base, ASN1_INTEGER
 	if (!crl)
 		goto out;
 	if (!base && (!X509_CRL_set_version(crl, X509_CRL_VERSION_2) ||
-		      !X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca->cert))))
+	              !X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca->cert))))
 		goto out;
 	if (add_serial) {
 		if (!(r = X509_REVOKED_new()) || !(t = ASN1_TIME_set(NULL, now)) ||
@@ -155,9 +155,9 @@ int cert_ca_create(const struct cert_ca_params *p, struct cert_ca **out, struct 
 
 	if (!cert_name_valid(p->namespace))
 		return cert_errf(err, -EINVAL,
-				 "namespace '%.64s': want 1-%d of A-Z a-z 0-9 . _ - (not starting "
-				 "with . or -)",
-				 p->namespace ? p->namespace : "", CERT_NAMESPACE_MAX);
+		                 "namespace '%.64s': want 1-%d of A-Z a-z 0-9 . _ - (not starting "
+		                 "with . or -)",
+		                 p->namespace ? p->namespace : "", CERT_NAMESPACE_MAX);
 	if (p->not_after <= p->not_before)
 		return cert_errf(err, -EINVAL, "CA validity: not_after must be after not_before");
 	if ((unsigned)p->algo >= CERT_ALGO_MAX)
@@ -219,7 +219,7 @@ const struct cert_crl *cert_ca_crl(const struct cert_ca *ca)
 }
 
 int cert_ca_issue(struct cert_ca *ca, EVP_PKEY *pub, const struct cert_issue_params *p, X509 **out,
-		  struct cert_err *err)
+                  struct cert_err *err)
 {
 	char san[CERT_NAMESPACE_MAX + 64];
 	struct in_addr ip;
@@ -228,9 +228,9 @@ int cert_ca_issue(struct cert_ca *ca, EVP_PKEY *pub, const struct cert_issue_par
 
 	if (!cert_name_valid(p->name))
 		return cert_errf(err, -EINVAL,
-				 "name '%.64s': want 1-%d of A-Z a-z 0-9 . _ - (not starting with "
-				 ". or -)",
-				 p->name ? p->name : "", CERT_NAME_MAX);
+		                 "name '%.64s': want 1-%d of A-Z a-z 0-9 . _ - (not starting with "
+		                 ". or -)",
+		                 p->name ? p->name : "", CERT_NAME_MAX);
 	if (!pub || !EVP_PKEY_is_a(pub, "ED25519"))
 		return cert_errf(err, -EINVAL, "node keys must be Ed25519");
 	if (p->ip) {
@@ -241,18 +241,19 @@ int cert_ca_issue(struct cert_ca *ca, EVP_PKEY *pub, const struct cert_issue_par
 		cert_network_format(&ca->network, net);
 		if (!cert_network_has_host(&ca->network, ntohl(ip.s_addr)))
 			return cert_errf(err, -EINVAL,
-					 "ip %s is not a host address of the group network %s",
-					 p->ip, net);
+			                 "ip %s is not a host address of the group network %s",
+			                 p->ip, net);
 	}
 	if (cert_asn1_time(X509_get0_notAfter(ca->cert), &ca_end) < 0)
 		return cert_errf(err, -EINVAL, "CA certificate has a malformed notAfter");
 	if (not_after > ca_end)
 		not_after = ca_end;
 	if (not_after <= p->not_before)
-		return cert_errf(err, -EINVAL, "validity: the certificate would end before it starts "
-					       "(has the CA expired?)");
+		return cert_errf(err, -EINVAL,
+		                 "validity: the certificate would end before it starts "
+		                 "(has the CA expired?)");
 	snprintf(san, sizeof(san), "URI:" CERT_NS_URI_PREFIX "%s%s%s", ca->namespace,
-		 p->ip ? ",IP:" : "", p->ip ? p->ip : "");
+	         p->ip ? ",IP:" : "", p->ip ? p->ip : "");
 	if (!(x = X509_new()) || !X509_set_version(x, X509_VERSION_3) ||
 	    random_serial(X509_get_serialNumber(x)) < 0 ||
 	    set_name(X509_get_subject_name(x), p->name) < 0 ||
@@ -282,10 +283,10 @@ int cert_ca_revoke(struct cert_ca *ca, const char *serial, time_t now, struct ce
 	int rc;
 
 	if (!serial || !*serial || strlen(serial) > CERT_SERIAL_HEX ||
-	    strspn(serial, "0123456789abcdefABCDEF") != strlen(serial) ||
-	    !BN_hex2bn(&bn, serial) || !(s = BN_to_ASN1_INTEGER(bn, NULL))) {
+	    strspn(serial, "0123456789abcdefABCDEF") != strlen(serial) || !BN_hex2bn(&bn, serial) ||
+	    !(s = BN_to_ASN1_INTEGER(bn, NULL))) {
 		rc = cert_errf(err, -EINVAL, "serial '%.48s': want 1-%d hex digits",
-			       serial ? serial : "", CERT_SERIAL_HEX);
+		               serial ? serial : "", CERT_SERIAL_HEX);
 		goto out;
 	}
 	if ((rc = cert_serial_hex(s, norm)) < 0) {
@@ -342,11 +343,11 @@ int cert_ca_save_dir(const struct cert_ca *ca, const char *dir, struct cert_err 
 		path_join(path, sizeof(path), dir, files[i]);
 		if (lstat(path, &st) == 0)
 			return cert_errf(err, -EEXIST,
-					 "%s already exists: refusing to overwrite a CA", path);
+			                 "%s already exists: refusing to overwrite a CA", path);
 	}
 	cert_network_format(&ca->network, net);
 	g = json_pack("{s:s, s:s, s:s}", "namespace", ca->namespace, "network", net, "algo",
-		      cert_algo_name(ca->algo));
+	              cert_algo_name(ca->algo));
 	if (!g || !(grp = cert_json_text(g))) {
 		rc = cert_errf(err, -ENOMEM, "out of memory");
 		goto out;
@@ -386,7 +387,7 @@ out:
 
 /* group.json: {"namespace", "network", "algo"}, nothing else. */
 static int read_group_json(const char *dir, char *ns, struct cert_network *net,
-			   enum cert_algo *algo, struct cert_err *err)
+                           enum cert_algo *algo, struct cert_err *err)
 {
 	char path[4096], *text = NULL;
 	const char *k, *s_ns = NULL, *s_net = NULL, *s_algo = NULL;
@@ -404,11 +405,11 @@ static int read_group_json(const char *dir, char *ns, struct cert_network *net,
 		rc = cert_errf(err, -EINVAL, "%s: %s", path, g ? "not a JSON object" : jerr.text);
 		goto out;
 	}
-	json_object_foreach(g, k, v) {
+	json_object_foreach (g, k, v) {
 		const char **slot = !strcmp(k, "namespace") ? &s_ns
-				    : !strcmp(k, "network") ? &s_net
-				    : !strcmp(k, "algo")    ? &s_algo
-							    : NULL;
+		                    : !strcmp(k, "network") ? &s_net
+		                    : !strcmp(k, "algo")    ? &s_algo
+		                                            : NULL;
 
 		if (!slot) {
 			rc = cert_errf(err, -EINVAL, "%s: unknown key '%.64s'", path, k);
@@ -422,7 +423,9 @@ static int read_group_json(const char *dir, char *ns, struct cert_network *net,
 	}
 	if (!s_ns || !s_net || !s_algo) {
 		rc = cert_errf(err, -EINVAL, "%s: missing key '%s'", path,
-			       !s_ns ? "namespace" : !s_net ? "network" : "algo");
+		               !s_ns    ? "namespace"
+		               : !s_net ? "network"
+		                        : "algo");
 		goto out;
 	}
 	if (!cert_name_valid(s_ns)) {
@@ -442,7 +445,7 @@ out:
 }
 
 static int read_pem_file(const char *dir, const char *file, char **out, size_t *len,
-			 struct cert_err *err)
+                         struct cert_err *err)
 {
 	char path[4096];
 
@@ -471,8 +474,8 @@ int cert_ca_cert_check(X509 *ca, const char *ns, struct cert_err *err)
 
 		if (cert_info_get(ca, &dummy, &e2) == 0 && strcmp(dummy.namespace, ns) != 0)
 			return cert_errf(err, -EINVAL,
-					 "CA certificate belongs to namespace '%s', not '%s'",
-					 dummy.namespace, ns);
+			                 "CA certificate belongs to namespace '%s', not '%s'",
+			                 dummy.namespace, ns);
 	}
 	return 0;
 }
@@ -494,7 +497,7 @@ int cert_ca_load_dir(const char *dir, struct cert_ca **out, struct cert_err *err
 	path_join(path, sizeof(path), dir, "ca.key");
 	if (stat(path, &st) == 0 && (st.st_mode & 077)) {
 		rc = cert_errf(err, -EPERM, "%s: permissions %04o are too open (want 0600)", path,
-			       (unsigned)(st.st_mode & 07777));
+		               (unsigned)(st.st_mode & 07777));
 		goto fail;
 	}
 	if ((rc = read_pem_file(dir, "ca.key", &pem, &len, err)) < 0)

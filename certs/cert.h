@@ -21,18 +21,18 @@
 
 #include <openssl/types.h>
 
-#define CERT_ADDR_LEN	   20 /* 160-bit overlay address */
+#define CERT_ADDR_LEN      20 /* 160-bit overlay address */
 #define CERT_ADDR_HEX_LEN  (2 * CERT_ADDR_LEN)
 #define CERT_NAMESPACE_MAX 64
-#define CERT_NAME_MAX	   64
-#define CERT_SERIAL_MAX	   20 /* RFC 5280: at most 20 octets */
-#define CERT_SERIAL_HEX	   (2 * CERT_SERIAL_MAX)
-#define CERT_IP_STR_MAX	   46 /* INET6_ADDRSTRLEN */
-#define CERT_NET_STR	   24 /* "a.b.c.d/n" + NUL, with room */
-#define CERT_ERR_MAX	   256
-#define CERT_PEM_MAX	   (64 * 1024)	 /* any one PEM object we accept */
-#define CERT_BUNDLE_MAX	   (1024 * 1024) /* a whole bundle file */
-#define CERT_DAYS_MAX	   36500
+#define CERT_NAME_MAX      64
+#define CERT_SERIAL_MAX    20 /* RFC 5280: at most 20 octets */
+#define CERT_SERIAL_HEX    (2 * CERT_SERIAL_MAX)
+#define CERT_IP_STR_MAX    46 /* INET6_ADDRSTRLEN */
+#define CERT_NET_STR       24 /* "a.b.c.d/n" + NUL, with room */
+#define CERT_ERR_MAX       256
+#define CERT_PEM_MAX       (64 * 1024)   /* any one PEM object we accept */
+#define CERT_BUNDLE_MAX    (1024 * 1024) /* a whole bundle file */
+#define CERT_DAYS_MAX      36500
 #define CERT_NS_URI_PREFIX "urn:groupvpn:"
 
 /* One line saying what failed; msg is "" when nothing did. */
@@ -107,7 +107,7 @@ struct cert_info {
 int cert_file_read(const char *path, size_t max, char **out, size_t *len, struct cert_err *err);
 /* Writes via a temp file in the same directory, fsync, rename: all or nothing. */
 int cert_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
-			   struct cert_err *err);
+                           struct cert_err *err);
 
 /* ---- keys, certificates, addresses ---------------------------------- */
 
@@ -180,10 +180,10 @@ int cert_ca_load_dir(const char *dir, struct cert_ca **out, struct cert_err *err
 /* Rewrites dir/crl.pem from the CA's current CRL, atomically. */
 int cert_ca_save_crl(const struct cert_ca *ca, const char *dir, struct cert_err *err);
 
-const char *cert_ca_namespace(const struct cert_ca *ca);		/* borrowed */
+const char *cert_ca_namespace(const struct cert_ca *ca);              /* borrowed */
 const struct cert_network *cert_ca_network(const struct cert_ca *ca); /* borrowed */
-X509 *cert_ca_x509(const struct cert_ca *ca);				/* borrowed */
-const struct cert_crl *cert_ca_crl(const struct cert_ca *ca);		/* borrowed */
+X509 *cert_ca_x509(const struct cert_ca *ca);                         /* borrowed */
+const struct cert_crl *cert_ca_crl(const struct cert_ca *ca);         /* borrowed */
 
 struct cert_issue_params {
 	const char *name;
@@ -198,7 +198,7 @@ struct cert_issue_params {
  * digitalSignature, clientAuth + serverAuth.
  */
 int cert_ca_issue(struct cert_ca *ca, EVP_PKEY *pub, const struct cert_issue_params *p, X509 **out,
-		  struct cert_err *err);
+                  struct cert_err *err);
 
 /* Adds serial (hex) to the CRL and re-signs it with a higher CRL number. */
 int cert_ca_revoke(struct cert_ca *ca, const char *serial, time_t now, struct cert_err *err);
@@ -213,7 +213,8 @@ struct cert_trust;
  * NULL) must be signed by it; network may be NULL (no IP check).
  */
 int cert_trust_new(const char *ca_pem, size_t ca_len, const char *crl_pem, size_t crl_len,
-		   const char *ns, const char *network, struct cert_trust **out, struct cert_err *err);
+                   const char *ns, const char *network, struct cert_trust **out,
+                   struct cert_err *err);
 /* From a CA directory (ca.crt, crl.pem, group.json). */
 int cert_trust_load_ca_dir(const char *dir, struct cert_trust **out, struct cert_err *err);
 void cert_trust_free(struct cert_trust *t);
@@ -223,10 +224,10 @@ void cert_trust_free(struct cert_trust *t);
  * than the current one's. 0 replaced, -EALREADY not newer, -EINVAL bad.
  */
 int cert_trust_update_crl(struct cert_trust *t, const char *crl_pem, size_t len,
-			  struct cert_err *err);
+                          struct cert_err *err);
 const struct cert_crl *cert_trust_crl(const struct cert_trust *t); /* borrowed, may be NULL */
-const char *cert_trust_namespace(const struct cert_trust *t);	   /* borrowed */
-X509 *cert_trust_ca(const struct cert_trust *t);		   /* borrowed */
+const char *cert_trust_namespace(const struct cert_trust *t);      /* borrowed */
+X509 *cert_trust_ca(const struct cert_trust *t);                   /* borrowed */
 
 /*
  * Is x a valid member certificate of this group at time now? Checks the
@@ -235,7 +236,7 @@ X509 *cert_trust_ca(const struct cert_trust *t);		   /* borrowed */
  * (and, where it could be read, on refusal) fills *info if non-NULL.
  */
 enum cert_verdict cert_verify(const struct cert_trust *t, X509 *x, time_t now,
-			      struct cert_info *info, struct cert_err *err);
+                              struct cert_info *info, struct cert_err *err);
 
 /* ---- config bundle --------------------------------------------------- */
 
@@ -248,14 +249,13 @@ struct cert_bundle;
 
 /* New. Structural checks: every PEM parses, key matches cert, cert's namespace
  * matches, CRL is signed by the CA. Dates and revocation: cert_bundle_verify. */
-int cert_bundle_parse(const char *json, size_t len, struct cert_bundle **out,
-		      struct cert_err *err);
+int cert_bundle_parse(const char *json, size_t len, struct cert_bundle **out, struct cert_err *err);
 int cert_bundle_load(const char *path, struct cert_bundle **out, struct cert_err *err);
 
 /* New bundle for a freshly issued certificate; bootstrap may be NULL when n == 0. */
 int cert_bundle_build(const struct cert_ca *ca, X509 *cert, EVP_PKEY *key,
-		      const char *const *bootstrap, size_t n_bootstrap, struct cert_bundle **out,
-		      struct cert_err *err);
+                      const char *const *bootstrap, size_t n_bootstrap, struct cert_bundle **out,
+                      struct cert_err *err);
 void cert_bundle_free(struct cert_bundle *b);
 
 /* The JSON text; *out is new and secret (holds the key): cert_secret_free(). */
@@ -264,15 +264,15 @@ int cert_bundle_dump(const struct cert_bundle *b, char **out, struct cert_err *e
 int cert_bundle_save(const struct cert_bundle *b, const char *path, struct cert_err *err);
 
 enum cert_verdict cert_bundle_verify(const struct cert_bundle *b, time_t now,
-				     struct cert_info *info, struct cert_err *err);
+                                     struct cert_info *info, struct cert_err *err);
 
-const char *cert_bundle_namespace(const struct cert_bundle *b);		  /* borrowed */
+const char *cert_bundle_namespace(const struct cert_bundle *b);              /* borrowed */
 const struct cert_network *cert_bundle_network(const struct cert_bundle *b); /* borrowed */
 size_t cert_bundle_bootstrap_count(const struct cert_bundle *b);
 const char *cert_bundle_bootstrap(const struct cert_bundle *b, size_t i); /* borrowed */
-X509 *cert_bundle_cert(const struct cert_bundle *b);			  /* borrowed */
-EVP_PKEY *cert_bundle_key(const struct cert_bundle *b);			  /* borrowed */
-struct cert_trust *cert_bundle_trust(const struct cert_bundle *b);	  /* borrowed */
+X509 *cert_bundle_cert(const struct cert_bundle *b);                      /* borrowed */
+EVP_PKEY *cert_bundle_key(const struct cert_bundle *b);                   /* borrowed */
+struct cert_trust *cert_bundle_trust(const struct cert_bundle *b);        /* borrowed */
 
 /*
  * Local settings (listen, control_socket, state_dir, interface, shortcuts,
@@ -283,6 +283,6 @@ struct cert_trust *cert_bundle_trust(const struct cert_bundle *b);	  /* borrowed
 const char *cert_bundle_setting(const struct cert_bundle *b, const char *key);
 int cert_bundle_setting_int(const struct cert_bundle *b, const char *key, long long *out);
 int cert_bundle_set_setting(struct cert_bundle *b, const char *key, const char *value,
-			    struct cert_err *err);
+                            struct cert_err *err);
 
 #endif

@@ -140,26 +140,28 @@ int cert_network_parse(const char *cidr, struct cert_network *out, struct cert_e
 	uint32_t addr, mask;
 
 	if (!cidr || !(slash = strchr(cidr, '/')) || (size_t)(slash - cidr) >= sizeof(buf))
-		return cert_errf(err, -EINVAL, "network '%.40s': expected IPv4 CIDR like 100.64.0.0/16",
-				 cidr ? cidr : "");
+		return cert_errf(err, -EINVAL,
+		                 "network '%.40s': expected IPv4 CIDR like 100.64.0.0/16",
+		                 cidr ? cidr : "");
 	memcpy(buf, cidr, (size_t)(slash - cidr));
 	buf[slash - cidr] = '\0';
 	if (inet_pton(AF_INET, buf, &in) != 1)
 		return cert_errf(err, -EINVAL, "network '%.40s': '%s' is not an IPv4 address", cidr,
-				 buf);
+		                 buf);
 	errno = 0;
 	if (slash[1] < '0' || slash[1] > '9')
 		return cert_errf(err, -EINVAL, "network '%.40s': bad prefix length", cidr);
 	prefix = strtoul(slash + 1, &end, 10);
 	if (errno || *end || prefix < 1 || prefix > 30)
 		return cert_errf(err, -EINVAL, "network '%.40s': prefix length must be 1..30",
-				 cidr);
+		                 cidr);
 	addr = ntohl(in.s_addr);
 	mask = 0xffffffffu << (32 - prefix);
 	if (addr & ~mask)
-		return cert_errf(err, -EINVAL, "network '%.40s': host bits set (did you mean %u.%u.%u.%u/%lu?)",
-				 cidr, (addr & mask) >> 24, (addr & mask) >> 16 & 255,
-				 (addr & mask) >> 8 & 255, addr & mask & 255, prefix);
+		return cert_errf(err, -EINVAL,
+		                 "network '%.40s': host bits set (did you mean %u.%u.%u.%u/%lu?)",
+		                 cidr, (addr & mask) >> 24, (addr & mask) >> 16 & 255,
+		                 (addr & mask) >> 8 & 255, addr & mask & 255, prefix);
 	out->addr = addr;
 	out->prefix = (uint8_t)prefix;
 	return 0;
@@ -167,8 +169,8 @@ int cert_network_parse(const char *cidr, struct cert_network *out, struct cert_e
 
 void cert_network_format(const struct cert_network *n, char out[CERT_NET_STR])
 {
-	snprintf(out, CERT_NET_STR, "%u.%u.%u.%u/%u", n->addr >> 24, n->addr >> 16 & 255, n->addr >> 8 & 255,
-		 n->addr & 255, n->prefix);
+	snprintf(out, CERT_NET_STR, "%u.%u.%u.%u/%u", n->addr >> 24, n->addr >> 16 & 255,
+	         n->addr >> 8 & 255, n->addr & 255, n->prefix);
 }
 
 bool cert_network_has_host(const struct cert_network *n, uint32_t ip)
@@ -287,14 +289,14 @@ int cert_algo_parse(const char *s, enum cert_algo *out)
 const char *cert_verdict_name(enum cert_verdict v)
 {
 	static const char *const names[CERT_VERDICT_MAX] = {
-		[CERT_VALID] = "valid",
-		[CERT_MALFORMED] = "malformed",
-		[CERT_WRONG_CA] = "wrong CA",
-		[CERT_EXPIRED] = "expired",
-		[CERT_NOT_YET_VALID] = "not yet valid",
-		[CERT_REVOKED] = "revoked",
-		[CERT_WRONG_NAMESPACE] = "wrong namespace",
-		[CERT_IP_OUTSIDE_NETWORK] = "IP outside the group network",
+	        [CERT_VALID] = "valid",
+	        [CERT_MALFORMED] = "malformed",
+	        [CERT_WRONG_CA] = "wrong CA",
+	        [CERT_EXPIRED] = "expired",
+	        [CERT_NOT_YET_VALID] = "not yet valid",
+	        [CERT_REVOKED] = "revoked",
+	        [CERT_WRONG_NAMESPACE] = "wrong namespace",
+	        [CERT_IP_OUTSIDE_NETWORK] = "IP outside the group network",
 	};
 
 	return (unsigned)v < CERT_VERDICT_MAX ? names[v] : "?";
@@ -326,7 +328,7 @@ int cert_file_read(const char *path, size_t max, char **out, size_t *len, struct
 	}
 	if ((uint64_t)st.st_size > max) {
 		rc = cert_errf(err, -EFBIG, "%s: too large (%lld bytes, limit %zu)", path,
-			       (long long)st.st_size, max);
+		               (long long)st.st_size, max);
 		goto out;
 	}
 	cap = (size_t)st.st_size + 1;
@@ -365,7 +367,7 @@ out:
 }
 
 int cert_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
-			   struct cert_err *err)
+                           struct cert_err *err)
 {
 	char tmp[4096], dirbuf[4096];
 	unsigned char rnd[6];
@@ -374,8 +376,8 @@ int cert_file_write_atomic(const char *path, const void *data, size_t len, unsig
 
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		return cert_err_ossl(err, -EIO, "%s: no randomness for temp name", path);
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-%02x%02x%02x%02x%02x%02x", path, rnd[0], rnd[1],
-			     rnd[2], rnd[3], rnd[4], rnd[5]) >= sizeof(tmp))
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-%02x%02x%02x%02x%02x%02x", path, rnd[0],
+	                     rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]) >= sizeof(tmp))
 		return cert_errf(err, -ENAMETOOLONG, "%s: path too long", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode & 07777);
 	if (fd < 0)

@@ -21,7 +21,8 @@ void cert_trust_free(struct cert_trust *t)
 }
 
 int cert_trust_new(const char *ca_pem, size_t ca_len, const char *crl_pem, size_t crl_len,
-		   const char *ns, const char *network, struct cert_trust **out, struct cert_err *err)
+                   const char *ns, const char *network, struct cert_trust **out,
+                   struct cert_err *err)
 {
 	struct cert_trust *t;
 	int rc;
@@ -73,7 +74,7 @@ int cert_trust_load_ca_dir(const char *dir, struct cert_trust **out, struct cert
 	    (rc = cert_crl_to_pem(cert_ca_crl(ca), &crl_pem, err)) < 0)
 		goto out;
 	rc = cert_trust_new(ca_pem, strlen(ca_pem), crl_pem, strlen(crl_pem), cert_ca_namespace(ca),
-			    net, out, err);
+	                    net, out, err);
 out:
 	free(ca_pem);
 	free(crl_pem);
@@ -82,7 +83,7 @@ out:
 }
 
 int cert_trust_update_crl(struct cert_trust *t, const char *crl_pem, size_t len,
-			  struct cert_err *err)
+                          struct cert_err *err)
 {
 	struct cert_crl *c = NULL;
 	int rc = cert_crl_from_pem(crl_pem, len, &c, err);
@@ -95,8 +96,8 @@ int cert_trust_update_crl(struct cert_trust *t, const char *crl_pem, size_t len,
 	}
 	if (t->crl && cert_crl_number(c) <= cert_crl_number(t->crl)) {
 		rc = cert_errf(err, -EALREADY, "CRL number %llu is not newer than %llu",
-			       (unsigned long long)cert_crl_number(c),
-			       (unsigned long long)cert_crl_number(t->crl));
+		               (unsigned long long)cert_crl_number(c),
+		               (unsigned long long)cert_crl_number(t->crl));
 		cert_crl_free(c);
 		return rc;
 	}
@@ -163,7 +164,7 @@ static enum cert_verdict map_x509_error(int e)
 }
 
 static enum cert_verdict verify_chain(const struct cert_trust *t, X509 *x, time_t now,
-				      struct cert_err *err)
+                                      struct cert_err *err)
 {
 	X509_STORE *store = X509_STORE_new();
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
@@ -188,7 +189,7 @@ static enum cert_verdict verify_chain(const struct cert_trust *t, X509 *x, time_
 	depth = X509_STORE_CTX_get_error_depth(ctx);
 	v = map_x509_error(e);
 	cert_errf(err, -EINVAL, "%s: %s%s", cert_verdict_name(v), X509_verify_cert_error_string(e),
-		  depth > 0 ? " (the group CA certificate)" : "");
+	          depth > 0 ? " (the group CA certificate)" : "");
 out:
 	ERR_clear_error();
 	X509_STORE_CTX_free(ctx);
@@ -197,7 +198,7 @@ out:
 }
 
 enum cert_verdict cert_verify(const struct cert_trust *t, X509 *x, time_t now,
-			      struct cert_info *info, struct cert_err *err)
+                              struct cert_info *info, struct cert_err *err)
 {
 	struct cert_info ci;
 	struct cert_err ierr;
@@ -225,7 +226,7 @@ enum cert_verdict cert_verify(const struct cert_trust *t, X509 *x, time_t now,
 		return cert_errf(err, 0, "malformed: node key must be Ed25519"), CERT_MALFORMED;
 	if (strcmp(ci.namespace, t->namespace) != 0)
 		return cert_errf(err, 0, "wrong namespace: certificate is for '%s', group is '%s'",
-				 ci.namespace, t->namespace),
+		                 ci.namespace, t->namespace),
 		       CERT_WRONG_NAMESPACE;
 	if (ci.has_ip && t->has_network) {
 		struct in_addr a;
@@ -235,7 +236,7 @@ enum cert_verdict cert_verify(const struct cert_trust *t, X509 *x, time_t now,
 		if (inet_pton(AF_INET, ci.ip, &a) != 1 ||
 		    !cert_network_has_host(&t->network, ntohl(a.s_addr)))
 			return cert_errf(err, 0, "IP %s is outside the group network %s", ci.ip,
-					 net),
+			                 net),
 			       CERT_IP_OUTSIDE_NETWORK;
 	}
 	if (err)

@@ -85,7 +85,7 @@ static int pem_precheck(const char *pem, size_t len, const char *what, struct ce
 		return cert_errf(err, -EINVAL, "%s: empty", what);
 	if (len > CERT_PEM_MAX)
 		return cert_errf(err, -EFBIG, "%s: too large (%zu bytes, limit %d)", what, len,
-				 CERT_PEM_MAX);
+		                 CERT_PEM_MAX);
 	if (memchr(pem, '\0', len))
 		return cert_errf(err, -EINVAL, "%s: contains a NUL byte", what);
 	return 0;
@@ -133,7 +133,7 @@ int cert_x509_from_pem(const char *pem, size_t len, X509 **out, struct cert_err 
 	} else if (!bio_rest_blank(bio)) {
 		X509_free(x);
 		rc = cert_errf(err, -EINVAL,
-			       "certificate: unexpected data after the certificate (one per file)");
+		               "certificate: unexpected data after the certificate (one per file)");
 	} else {
 		*out = x;
 	}
@@ -257,9 +257,10 @@ static int read_cn(X509 *x, char *out, struct cert_err *err)
 	if (n < 0)
 		return cert_err_ossl(err, -EINVAL, "certificate CN is not a string");
 	if ((size_t)n != strlen((char *)utf8) || !cert_name_valid((char *)utf8))
-		rc = cert_errf(err, -EINVAL,
-			       "certificate CN is not a valid node name (1-%d of A-Z a-z 0-9 . _ -)",
-			       CERT_NAME_MAX);
+		rc = cert_errf(
+		        err, -EINVAL,
+		        "certificate CN is not a valid node name (1-%d of A-Z a-z 0-9 . _ -)",
+		        CERT_NAME_MAX);
 	else
 		memcpy(out, utf8, (size_t)n + 1);
 	OPENSSL_free(utf8);
@@ -277,10 +278,11 @@ static int read_san(X509 *x, struct cert_info *info, struct cert_err *err)
 	gens = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL);
 	if (!gens) {
 		if (crit == -2)
-			return cert_errf(err, -EINVAL, "certificate has two subjectAltName extensions");
+			return cert_errf(err, -EINVAL,
+			                 "certificate has two subjectAltName extensions");
 		return cert_errf(err, -EINVAL,
-				 "certificate has no subjectAltName with the group namespace "
-				 "(URI " CERT_NS_URI_PREFIX "<namespace>)");
+		                 "certificate has no subjectAltName with the group namespace "
+		                 "(URI " CERT_NS_URI_PREFIX "<namespace>)");
 	}
 	for (int i = 0; i < sk_GENERAL_NAME_num(gens) && rc == 0; i++) {
 		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
@@ -301,7 +303,7 @@ static int read_san(X509 *x, struct cert_info *info, struct cert_err *err)
 				info->namespace[ulen - plen] = '\0';
 				if (!cert_name_valid(info->namespace))
 					rc = cert_errf(err, -EINVAL,
-						       "certificate namespace is malformed");
+					               "certificate namespace is malformed");
 				have_ns = true;
 			}
 		} else if (g->type == GEN_IPADD) {
@@ -310,9 +312,10 @@ static int read_san(X509 *x, struct cert_info *info, struct cert_err *err)
 			int af = len == 4 ? AF_INET : len == 16 ? AF_INET6 : 0;
 
 			if (info->has_ip)
-				rc = cert_errf(err, -EINVAL, "certificate carries two IP addresses");
+				rc = cert_errf(err, -EINVAL,
+				               "certificate carries two IP addresses");
 			else if (!af || !inet_ntop(af, ASN1_STRING_get0_data(ip), info->ip,
-						   sizeof(info->ip)))
+			                           sizeof(info->ip)))
 				rc = cert_errf(err, -EINVAL, "certificate IP address is malformed");
 			else
 				info->has_ip = true;
@@ -321,8 +324,8 @@ static int read_san(X509 *x, struct cert_info *info, struct cert_err *err)
 	GENERAL_NAMES_free(gens);
 	if (rc == 0 && !have_ns)
 		rc = cert_errf(err, -EINVAL,
-			       "certificate has no group namespace (URI " CERT_NS_URI_PREFIX
-			       "<namespace> in subjectAltName)");
+		               "certificate has no group namespace (URI " CERT_NS_URI_PREFIX
+		               "<namespace> in subjectAltName)");
 	return rc;
 }
 

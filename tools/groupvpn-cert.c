@@ -27,36 +27,37 @@
 #define EXIT_FAIL  1
 #define EXIT_USAGE 2
 
-#define CA_DAYS_DEFAULT	  3650
+#define CA_DAYS_DEFAULT   3650
 #define NODE_DAYS_DEFAULT 365
 /* Certificates start an hour in the past so that a peer whose clock runs a
  * little behind does not see a fresh certificate as "not yet valid". */
 #define BACKDATE_SECONDS 3600
-#define BOOTSTRAP_MAX	 64
-#define SETTINGS_MAX	 16
-#define ISSUED_MAX	 (16 * 1024 * 1024)
+#define BOOTSTRAP_MAX    64
+#define SETTINGS_MAX     16
+#define ISSUED_MAX       (16 * 1024 * 1024)
 
 static const char *prog = "groupvpn-cert";
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage:\n"
-		"  %s ca --namespace NS --network CIDR --out DIR [--days N] [--algo ed25519|p256]\n"
-		"  %s issue --ca DIR --name NAME [--ip ADDR] [--bootstrap HOST:PORT]... [--days N]\n"
-		"        [--set KEY=VALUE]... [--force] --out FILE\n"
-		"  %s revoke --ca DIR (--name NAME | --cert PEMFILE)\n"
-		"  %s show FILE [--json]\n"
-		"  %s verify --ca DIR (--cert PEMFILE | --bundle FILE)\n"
-		"\n"
-		"ca      creates a group CA in DIR: ca.crt, ca.key (0600), crl.pem, group.json\n"
-		"issue   makes a node key and certificate and writes the member's bundle (0600)\n"
-		"revoke  adds a certificate (or every certificate issued to NAME) to DIR/crl.pem\n"
-		"show    prints what a certificate or bundle says\n"
-		"verify  exits 0 if the certificate is a valid member of DIR's group, else 1\n"
-		"--set   puts a local setting into the bundle (listen, control_socket, state_dir,\n"
-		"        interface, shortcuts, dht_replicas)\n",
-		prog, prog, prog, prog, prog);
+	        "usage:\n"
+	        "  %s ca --namespace NS --network CIDR --out DIR [--days N] [--algo ed25519|p256]\n"
+	        "  %s issue --ca DIR --name NAME [--ip ADDR] [--bootstrap HOST:PORT]... [--days "
+	        "N]\n"
+	        "        [--set KEY=VALUE]... [--force] --out FILE\n"
+	        "  %s revoke --ca DIR (--name NAME | --cert PEMFILE)\n"
+	        "  %s show FILE [--json]\n"
+	        "  %s verify --ca DIR (--cert PEMFILE | --bundle FILE)\n"
+	        "\n"
+	        "ca      creates a group CA in DIR: ca.crt, ca.key (0600), crl.pem, group.json\n"
+	        "issue   makes a node key and certificate and writes the member's bundle (0600)\n"
+	        "revoke  adds a certificate (or every certificate issued to NAME) to DIR/crl.pem\n"
+	        "show    prints what a certificate or bundle says\n"
+	        "verify  exits 0 if the certificate is a valid member of DIR's group, else 1\n"
+	        "--set   puts a local setting into the bundle (listen, control_socket, state_dir,\n"
+	        "        interface, shortcuts, dht_replicas)\n",
+	        prog, prog, prog, prog, prog);
 }
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -144,7 +145,7 @@ static json_t *issued_load(const char *dir, struct cert_err *err)
 	list = json_object_get(root, "issued");
 	if (!root || !json_is_array(list)) {
 		snprintf(err->msg, sizeof(err->msg), "%.160s: %.80s", path,
-			 root ? "expected {\"issued\": [...]}" : jerr.text);
+		         root ? "expected {\"issued\": [...]}" : jerr.text);
 		json_decref(root);
 		return NULL;
 	}
@@ -154,7 +155,8 @@ static json_t *issued_load(const char *dir, struct cert_err *err)
 		if (!json_is_string(json_object_get(e, "name")) ||
 		    !json_is_string(json_object_get(e, "serial")) ||
 		    !json_is_boolean(json_object_get(e, "revoked"))) {
-			snprintf(err->msg, sizeof(err->msg), "%.160s: entry %zu is malformed", path, i);
+			snprintf(err->msg, sizeof(err->msg), "%.160s: entry %zu is malformed", path,
+			         i);
 			json_decref(root);
 			return NULL;
 		}
@@ -182,10 +184,13 @@ static int issued_save(const char *dir, json_t *root, struct cert_err *err)
 static int cmd_ca(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"namespace", required_argument, NULL, 'n'}, {"network", required_argument, NULL, 'N'},
-		{"out", required_argument, NULL, 'o'},	     {"days", required_argument, NULL, 'd'},
-		{"algo", required_argument, NULL, 'a'},	     {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	        {"namespace", required_argument, NULL, 'n'},
+	        {"network", required_argument, NULL, 'N'},
+	        {"out", required_argument, NULL, 'o'},
+	        {"days", required_argument, NULL, 'd'},
+	        {"algo", required_argument, NULL, 'a'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
 	};
 	struct cert_ca_params p = {.algo = CERT_ALGO_ED25519};
 	const char *out = NULL;
@@ -260,7 +265,7 @@ static int issued_conflict(json_t *issued, const struct issue_args *a, time_t no
 	json_t *list = json_object_get(issued, "issued"), *e;
 	size_t i;
 
-	json_array_foreach(list, i, e) {
+	json_array_foreach (list, i, e) {
 		json_t *na = json_object_get(e, "not_after");
 		const char *ip = json_string_value(json_object_get(e, "ip"));
 
@@ -269,12 +274,12 @@ static int issued_conflict(json_t *issued, const struct issue_args *a, time_t no
 			continue;
 		if (!strcmp(json_string_value(json_object_get(e, "name")), a->name))
 			return fail("name '%s' already has a live certificate (serial %s); revoke "
-				    "it first or pass --force",
-				    a->name, json_string_value(json_object_get(e, "serial")));
+			            "it first or pass --force",
+			            a->name, json_string_value(json_object_get(e, "serial")));
 		if (a->ip && ip && !strcmp(ip, a->ip))
 			return fail("ip %s is already assigned to '%s'; pass --force to assign it "
-				    "again",
-				    a->ip, json_string_value(json_object_get(e, "name")));
+			            "again",
+			            a->ip, json_string_value(json_object_get(e, "name")));
 	}
 	return 0;
 }
@@ -298,17 +303,18 @@ static int do_issue(const struct issue_args *a)
 	lock = lock_ca_dir(a->ca_dir);
 	if (lock < 0)
 		return fail("%s: cannot lock CA directory: %s", a->ca_dir, strerror(-lock));
-	if (cert_ca_load_dir(a->ca_dir, &ca, &err) < 0 || !(issued = issued_load(a->ca_dir, &err))) {
+	if (cert_ca_load_dir(a->ca_dir, &ca, &err) < 0 ||
+	    !(issued = issued_load(a->ca_dir, &err))) {
 		fail("%s", err.msg);
 		goto out;
 	}
 	if (!a->force && issued_conflict(issued, a, now) != 0)
 		goto out;
 	struct cert_issue_params p = {
-		.name = a->name,
-		.ip = a->ip,
-		.not_before = now - BACKDATE_SECONDS,
-		.not_after = now + a->days * 86400,
+	        .name = a->name,
+	        .ip = a->ip,
+	        .not_before = now - BACKDATE_SECONDS,
+	        .not_after = now + a->days * 86400,
 	};
 	if (cert_key_generate(CERT_ALGO_ED25519, &key, &err) < 0 ||
 	    cert_ca_issue(ca, key, &p, &x, &err) < 0 ||
@@ -332,10 +338,10 @@ static int do_issue(const struct issue_args *a)
 	}
 	cert_addr_hex(&info.addr, addr);
 	if (json_array_append_new(json_object_get(issued, "issued"),
-				  json_pack("{s:s, s:s, s:s, s:s?, s:I, s:b}", "name", info.name,
-					    "serial", info.serial, "address", addr, "ip",
-					    info.has_ip ? info.ip : NULL, "not_after",
-					    (json_int_t)info.not_after, "revoked", 0)) < 0 ||
+	                          json_pack("{s:s, s:s, s:s, s:s?, s:I, s:b}", "name", info.name,
+	                                    "serial", info.serial, "address", addr, "ip",
+	                                    info.has_ip ? info.ip : NULL, "not_after",
+	                                    (json_int_t)info.not_after, "revoked", 0)) < 0 ||
 	    issued_save(a->ca_dir, issued, &err) < 0) {
 		unlink(a->out); /* no bundle the CA has no record of */
 		fail("%s: %s", a->ca_dir, err.msg[0] ? err.msg : "cannot record the certificate");
@@ -360,11 +366,11 @@ out:
 static int cmd_issue(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"ca", required_argument, NULL, 'c'},	     {"name", required_argument, NULL, 'n'},
-		{"ip", required_argument, NULL, 'i'},	     {"bootstrap", required_argument, NULL, 'b'},
-		{"days", required_argument, NULL, 'd'},	     {"out", required_argument, NULL, 'o'},
-		{"set", required_argument, NULL, 's'},	     {"force", no_argument, NULL, 'f'},
-		{"help", no_argument, NULL, 'h'},	     {NULL, 0, NULL, 0},
+	        {"ca", required_argument, NULL, 'c'},   {"name", required_argument, NULL, 'n'},
+	        {"ip", required_argument, NULL, 'i'},   {"bootstrap", required_argument, NULL, 'b'},
+	        {"days", required_argument, NULL, 'd'}, {"out", required_argument, NULL, 'o'},
+	        {"set", required_argument, NULL, 's'},  {"force", no_argument, NULL, 'f'},
+	        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
 	};
 	struct issue_args a = {.days = NODE_DAYS_DEFAULT};
 	int c;
@@ -450,9 +456,11 @@ static int load_cert_any(const char *path, X509 **out, struct cert_err *err)
 static int cmd_revoke(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"ca", required_argument, NULL, 'c'},	{"name", required_argument, NULL, 'n'},
-		{"cert", required_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	        {"ca", required_argument, NULL, 'c'},
+	        {"name", required_argument, NULL, 'n'},
+	        {"cert", required_argument, NULL, 'C'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
 	};
 	const char *dir = NULL, *name = NULL, *cert_path = NULL;
 	struct cert_ca *ca = NULL;
@@ -514,13 +522,13 @@ static int cmd_revoke(int argc, char **argv)
 			goto out;
 		}
 		c == 0 ? n_revoked++ : n_already++;
-		json_array_foreach(json_object_get(issued, "issued"), i, e)
+		json_array_foreach (json_object_get(issued, "issued"), i, e)
 			if (!strcmp(json_string_value(json_object_get(e, "serial")), info.serial))
 				json_object_set_new(e, "revoked", json_true());
 		printf("%s %s (serial %s)\n", n_revoked ? "revoked" : "already revoked:", info.name,
 		       info.serial);
 	} else {
-		json_array_foreach(json_object_get(issued, "issued"), i, e) {
+		json_array_foreach (json_object_get(issued, "issued"), i, e) {
 			const char *serial = json_string_value(json_object_get(e, "serial"));
 			int r;
 
@@ -542,7 +550,8 @@ static int cmd_revoke(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (n_revoked && (cert_ca_save_crl(ca, dir, &err) < 0 || issued_save(dir, issued, &err) < 0)) {
+	if (n_revoked &&
+	    (cert_ca_save_crl(ca, dir, &err) < 0 || issued_save(dir, issued, &err) < 0)) {
 		fail("%s", err.msg);
 		goto out;
 	}
@@ -576,7 +585,7 @@ static int show_ca(X509 *x, bool as_json)
 	X509_NAME_oneline(X509_get_subject_name(x), subj, sizeof(subj));
 	if (as_json) {
 		json_t *o = json_pack("{s:s, s:b, s:s, s:s}", "subject", subj, "ca", 1,
-				      "not_before", nb, "not_after", na);
+		                      "not_before", nb, "not_after", na);
 		char *s = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
 
 		if (!s)
@@ -594,9 +603,9 @@ static int show_ca(X509 *x, bool as_json)
 static int cmd_show(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	        {"json", no_argument, NULL, 'j'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
 	};
 	struct cert_bundle *b = NULL;
 	struct cert_info info;
@@ -651,9 +660,9 @@ static int cmd_show(int argc, char **argv)
 		cert_network_format(cert_bundle_network(b), net);
 	if (as_json) {
 		json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:s}", "namespace",
-				      info.namespace, "name", info.name, "address", addr, "ip",
-				      info.has_ip ? info.ip : NULL, "serial", info.serial,
-				      "not_before", nb, "not_after", na);
+		                      info.namespace, "name", info.name, "address", addr, "ip",
+		                      info.has_ip ? info.ip : NULL, "serial", info.serial,
+		                      "not_before", nb, "not_after", na);
 		char *s;
 
 		if (o && b) {
@@ -661,7 +670,7 @@ static int cmd_show(int argc, char **argv)
 
 			for (i = 0; i < cert_bundle_bootstrap_count(b); i++)
 				json_array_append_new(boot,
-						      json_string(cert_bundle_bootstrap(b, i)));
+				                      json_string(cert_bundle_bootstrap(b, i)));
 			json_object_set_new(o, "network", json_string(net));
 			json_object_set_new(o, "bootstrap", boot);
 		}
@@ -698,9 +707,11 @@ out:
 static int cmd_verify(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"ca", required_argument, NULL, 'c'},	  {"cert", required_argument, NULL, 'C'},
-		{"bundle", required_argument, NULL, 'b'}, {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	        {"ca", required_argument, NULL, 'c'},
+	        {"cert", required_argument, NULL, 'C'},
+	        {"bundle", required_argument, NULL, 'b'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
 	};
 	const char *dir = NULL, *cert_path = NULL, *bundle_path = NULL;
 	struct cert_trust *t = NULL;
@@ -776,8 +787,8 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
-		{"ca", cmd_ca},		{"issue", cmd_issue},	{"revoke", cmd_revoke},
-		{"show", cmd_show},	{"verify", cmd_verify},
+	        {"ca", cmd_ca},     {"issue", cmd_issue},   {"revoke", cmd_revoke},
+	        {"show", cmd_show}, {"verify", cmd_verify},
 	};
 
 	if (argc < 2)
