@@ -408,11 +408,15 @@ int cert_bundle_build(const struct cert_ca *ca, X509 *cert, EVP_PKEY *key,
 	    (rc = cert_trust_new(ca_pem, strlen(ca_pem), crl_pem, strlen(crl_pem), b->namespace,
 	                         net, &b->trust, err)) < 0)
 		goto fail;
-	if (!X509_up_ref(cert) || !EVP_PKEY_up_ref(key)) {
+	if (!X509_up_ref(cert)) {
 		rc = cert_errf(err, -EIO, "reference count failed");
 		goto fail;
 	}
-	b->cert = cert;
+	b->cert = cert; /* from here on, cert_bundle_free drops the references */
+	if (!EVP_PKEY_up_ref(key)) {
+		rc = cert_errf(err, -EIO, "reference count failed");
+		goto fail;
+	}
 	b->key = key;
 	if ((rc = bundle_check(b, err)) < 0)
 		goto fail;
@@ -556,7 +560,9 @@ int cert_bundle_set_setting(struct cert_bundle *b, const char *key, const char *
 
 		errno = 0;
 		i = strtoll(value, &end, 10);
-		if (errno || end == value || *end)
+		/* strtoll skips leading white space; a setting does not. */
+		if (errno || end == value || *end ||
+		    !(value[0] == '-' || (value[0] >= '0' && value[0] <= '9')))
 			return cert_errf(err, -EINVAL, "setting '%s' must be an integer", key);
 		v = json_integer(i);
 	} else {

@@ -467,15 +467,18 @@ int cert_ca_cert_check(X509 *ca, const char *ns, struct cert_err *err)
 		return cert_errf(err, -EINVAL, "CA certificate is not self-signed");
 	}
 	/* A CA that names a namespace must name ours; one that names none is fine
-	 * (a CA made with the stock openssl command line). */
+	 * (a CA made with the stock openssl command line). Read the SAN alone: the
+	 * CA's CN ("groupvpn CA <ns>") is no node name, so cert_info_get() would
+	 * always fail here and let any namespace through. */
 	memset(&dummy, 0, sizeof(dummy));
 	if (ns && X509_get_ext_by_NID(ca, NID_subject_alt_name, -1) >= 0) {
 		struct cert_err e2;
+		int rc = cert_san_read(ca, &dummy, &e2);
 
-		if (cert_info_get(ca, &dummy, &e2) == 0 && strcmp(dummy.namespace, ns) != 0)
+		if (dummy.namespace[0] && (rc < 0 || strcmp(dummy.namespace, ns) != 0))
 			return cert_errf(err, -EINVAL,
-			                 "CA certificate belongs to namespace '%s', not '%s'",
-			                 dummy.namespace, ns);
+					 "CA certificate belongs to namespace '%.64s', not '%s'",
+					 dummy.namespace, ns);
 	}
 	return 0;
 }

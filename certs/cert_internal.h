@@ -40,6 +40,9 @@ char *cert_json_text(const json_t *j);
 int cert_crl_from_pem_internal(const char *pem, size_t len, X509_CRL **out, struct cert_err *err);
 /* 1 if the CRL's signature verifies with ca's key. */
 bool cert_crl_signed_by(X509_CRL *crl, X509 *ca);
+/* Fills info's namespace and IP from x's subjectAltName; -EINVAL if absent or malformed
+ * (info->namespace is set as soon as a namespace URI was seen). */
+int cert_san_read(X509 *x, struct cert_info *info, struct cert_err *err);
 /* Checks that ca is a usable self-signed group CA certificate for namespace ns. */
 int cert_ca_cert_check(X509 *ca, const char *ns, struct cert_err *err);
 /* Converts an ASN1_INTEGER serial to lowercase hex without leading zeros. */

@@ -91,6 +91,30 @@ static int pem_precheck(const char *pem, size_t len, const char *what, struct ce
 	return 0;
 }
 
+/*
+ * OpenSSL's PEM readers skip any PEM block of another type that comes first,
+ * so "<CRL><certificate>" would read as one certificate. One object means one
+ * BEGIN line.
+ */
+static int pem_one_object(const char *pem, size_t len, const char *what, struct cert_err *err)
+{
+	static const char begin[] = "-----BEGIN ";
+	const char *p = memmem(pem, len, begin, sizeof(begin) - 1);
+
+	if (p && memmem(p + 1, len - (size_t)(p + 1 - pem), begin, sizeof(begin) - 1))
+		return cert_errf(err, -EINVAL, "%s: more than one PEM object (one per file)", what);
+	return 0;
+}
+
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}
+
 int cert_key_from_pem(const char *pem, size_t len, EVP_PKEY **out, struct cert_err *err)
 {
 	BIO *bio;
@@ -102,8 +126,9 @@ int cert_key_from_pem(const char *pem, size_t len, EVP_PKEY **out, struct cert_e
 	bio = BIO_new_mem_buf(pem, (int)len);
 	if (!bio)
 		return cert_err_ossl(err, -ENOMEM, "private key");
-	/* An empty passphrase callback: encrypted keys fail instead of prompting. */
-	k = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)"");
+	/* A passphrase callback that refuses: encrypted keys fail instead of
+	 * prompting (an empty passphrase would still decrypt a key locked with ""). */
+	k = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
 	if (!k) {
 		rc = cert_err_ossl(err, -EINVAL, "private key: not a PEM private key");
 	} else if (!bio_rest_blank(bio)) {
@@ -122,7 +147,7 @@ int cert_x509_from_pem(const char *pem, size_t len, X509 **out, struct cert_err 
 	X509 *x;
 	int rc = pem_precheck(pem, len, "certificate", err);
 
-	if (rc < 0)
+	if (rc < 0 || (rc = pem_one_object(pem, len, "certificate", err)) < 0)
 		return rc;
 	bio = BIO_new_mem_buf(pem, (int)len);
 	if (!bio)
@@ -162,7 +187,7 @@ int cert_crl_from_pem_internal(const char *pem, size_t len, X509_CRL **out, stru
 	X509_CRL *c;
 	int rc = pem_precheck(pem, len, "CRL", err);
 
-	if (rc < 0)
+	if (rc < 0 || (rc = pem_one_object(pem, len, "CRL", err)) < 0)
 		return rc;
 	bio = BIO_new_mem_buf(pem, (int)len);
 	if (!bio)
@@ -268,7 +293,7 @@ static int read_cn(X509 *x, char *out, struct cert_err *err)
 }
 
 /* Namespace URI and optional IP from the subjectAltName extension. */
-static int read_san(X509 *x, struct cert_info *info, struct cert_err *err)
+int cert_san_read(X509 *x, struct cert_info *info, struct cert_err *err)
 {
 	GENERAL_NAMES *gens;
 	int crit = 0, rc = 0;
@@ -335,7 +360,7 @@ int cert_info_get(X509 *x, struct cert_info *out, struct cert_err *err)
 	int rc;
 
 	memset(&info, 0, sizeof(info));
-	if ((rc = read_cn(x, info.name, err)) < 0 || (rc = read_san(x, &info, err)) < 0)
+	if ((rc = read_cn(x, info.name, err)) < 0 || (rc = cert_san_read(x, &info, err)) < 0)
 		return rc;
 	if (cert_serial_hex(X509_get0_serialNumber(x), info.serial) < 0)
 		return cert_errf(err, -EINVAL, "certificate serial number is malformed");

@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: MIT
+/*
+ * endpoint — a UDP endpoint (IPv4 or IPv6 address + port) as a plain value,
+ * its text form "a.b.c.d:port" / "[v6]:port", and its wire form. No DNS.
+ */
+#ifndef GVPN_OVERLAY_ENDPOINT_H
+#define GVPN_OVERLAY_ENDPOINT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "wire.h"
+
+#define OVL_EP_STR_MAX 56 /* "[" + INET6_ADDRSTRLEN + "]:65535", with room */
+#define OVL_EP_WIRE_V4 7  /* family + 4 + 2 */
+#define OVL_EP_WIRE_V6 19 /* family + 16 + 2 */
+
+struct ovl_endpoint {
+	uint8_t family; /* 4 or 6; 0 = none */
+	uint8_t addr[16];
+	uint16_t port;
+};
+
+/* "1.2.3.4:5" or "[::1]:5"; 0 or -EINVAL. Port 0 only if allow_port0. */
+int ovl_ep_parse(const char *s, bool allow_port0, struct ovl_endpoint *out);
+void ovl_ep_format(const struct ovl_endpoint *ep, char out[OVL_EP_STR_MAX]);
+bool ovl_ep_eq(const struct ovl_endpoint *a, const struct ovl_endpoint *b);
+/* wire form: u8 family (4|6), address, u16 port */
+void ovl_ep_put(struct wire_writer *w, const struct ovl_endpoint *ep);
+/* Reads one endpoint; sets the reader's error on a bad family or short input. */
+void ovl_ep_get(struct wire_reader *r, struct ovl_endpoint *ep);
+/* Conversions to and from struct sockaddr_storage; 0 or -EAFNOSUPPORT. */
+struct sockaddr;
+int ovl_ep_to_sockaddr(const struct ovl_endpoint *ep, void *ss, unsigned *len);
+int ovl_ep_from_sockaddr(const struct sockaddr *sa, struct ovl_endpoint *out);
+
+#endif
