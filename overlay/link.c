@@ -1,0 +1,777 @@
+// SPDX-License-Identifier: MIT
+/*
+ * link — the engine: index table, links, sessions, DATA, keepalives, rekey,
+ * roaming, close. The handshake transport is in link_hs.c. docs/links.md
+ * describes the wire format and the state machines.
+ */
+#define LOG_SUBSYS "link"
+#include "link_engine.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "addr.h"
+#include "log.h"
+#include "wire.h"
+
+void ovl_links_config_default(struct ovl_links_config *cfg)
+{
+	struct ovl_crypto *c = cfg->crypto;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->crypto = c;
+	cfg->keepalive_ms = 10000;
+	cfg->dead_ms = 30000;
+	cfg->rekey_ms = 120000;
+	cfg->rekey_packets = 1ull << 40;
+	cfg->hs_timeout_ms = 10000;
+	cfg->hs_rto_ms = 300;
+	cfg->max_links = 1024;
+	cfg->max_half_open = 64;
+}
+
+/* ---- index table: local index -> handshake or session ------------------ */
+
+static size_t idx_slot(const struct ovl_links *ls, uint32_t key)
+{
+	/* Indices are random: their low bits are already well spread. */
+	return (key * 2654435761u) & (ls->idx_cap - 1);
+}
+
+struct idx_entry *lk_idx_find(struct ovl_links *ls, uint32_t key)
+{
+	for (size_t i = idx_slot(ls, key);; i = (i + 1) & (ls->idx_cap - 1)) {
+		if (ls->idx[i].kind == IDX_EMPTY)
+			return NULL;
+		if (ls->idx[i].key == key)
+			return &ls->idx[i];
+	}
+}
+
+static int idx_put(struct ovl_links *ls, uint32_t key, int kind, void *p)
+{
+	size_t i;
+
+	if (ls->idx_n + 1 > ls->idx_cap / 2)
+		return -ENOSPC;
+	for (i = idx_slot(ls, key); ls->idx[i].kind != IDX_EMPTY; i = (i + 1) & (ls->idx_cap - 1))
+		;
+	ls->idx[i] = (struct idx_entry){.key = key, .kind = (uint8_t)kind, .p = p};
+	ls->idx_n++;
+	return 0;
+}
+
+void lk_idx_del(struct ovl_links *ls, uint32_t key)
+{
+	size_t mask = ls->idx_cap - 1, i, j;
+	struct idx_entry *e = lk_idx_find(ls, key);
+
+	if (!e)
+		return;
+	/* Backward-shift deletion keeps every probe chain unbroken. */
+	i = (size_t)(e - ls->idx);
+	ls->idx[i].kind = IDX_EMPTY;
+	ls->idx_n--;
+	for (j = (i + 1) & mask; ls->idx[j].kind != IDX_EMPTY; j = (j + 1) & mask) {
+		size_t home = idx_slot(ls, ls->idx[j].key);
+
+		/* Move j back to i unless its home lies cyclically in (i, j]. */
+		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+			ls->idx[i] = ls->idx[j];
+			ls->idx[j].kind = IDX_EMPTY;
+			i = j;
+		}
+	}
+}
+
+void lk_idx_set(struct ovl_links *ls, uint32_t key, int kind, void *p)
+{
+	struct idx_entry *e = lk_idx_find(ls, key);
+
+	if (e) {
+		e->kind = (uint8_t)kind;
+		e->p = p;
+	}
+}
+
+/* A fresh local index, registered to p. 0 or -ENOSPC. */
+int lk_idx_new(struct ovl_links *ls, int kind, void *p, uint32_t *out)
+{
+	for (int tries = 0; tries < 64; tries++) {
+		uint32_t k;
+
+		ls->cb.random(ls->cb.ctx, &k, sizeof(k));
+		if (k == 0 || lk_idx_find(ls, k))
+			continue;
+		if (idx_put(ls, k, kind, p) < 0)
+			return -ENOSPC;
+		*out = k;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+/* ---- engine -------------------------------------------------------------- */
+
+int ovl_links_new(const struct ovl_links_config *cfg, const struct ovl_links_cb *cb,
+                  struct ovl_links **out)
+{
+	struct ovl_links *ls;
+
+	if (!cfg->crypto || !cb->send || !cb->random || !cb->wall || !cfg->keepalive_ms ||
+	    cfg->dead_ms <= cfg->keepalive_ms || !cfg->rekey_ms || !cfg->rekey_packets ||
+	    !cfg->hs_timeout_ms || !cfg->hs_rto_ms || cfg->max_links < 2 ||
+	    cfg->max_links > (1u << 20))
+		return -EINVAL;
+	ls = calloc(1, sizeof(*ls));
+	if (!ls)
+		return -ENOMEM;
+	ls->cfg = *cfg;
+	ls->cb = *cb;
+	/* Each link holds at most two sessions and one handshake. */
+	for (ls->idx_cap = 16; ls->idx_cap < 8 * (size_t)cfg->max_links; ls->idx_cap *= 2)
+		;
+	ls->idx = calloc(ls->idx_cap, sizeof(*ls->idx));
+	if (!ls->idx) {
+		free(ls);
+		return -ENOMEM;
+	}
+	*out = ls;
+	return 0;
+}
+
+void lk_session_free(struct ovl_links *ls, struct session *s)
+{
+	if (!s)
+		return;
+	lk_idx_del(ls, s->local);
+	ovl_aead_free(s->tx);
+	ovl_aead_free(s->rx);
+	OPENSSL_cleanse(s, sizeof(*s));
+	free(s);
+}
+
+static void link_free(struct ovl_links *ls, struct ovl_link *l)
+{
+	lk_session_free(ls, l->cur);
+	lk_session_free(ls, l->prev);
+	lk_session_free(ls, l->next);
+	free(l);
+}
+
+void ovl_links_free(struct ovl_links *ls)
+{
+	if (!ls)
+		return;
+	for (size_t i = 0; i < ls->n_hs; i++)
+		lk_hs_destroy(ls, ls->hss[i]);
+	for (size_t i = 0; i < ls->n_links; i++)
+		link_free(ls, ls->links[i]);
+	for (size_t i = 0; i < ls->n_reap; i++)
+		link_free(ls, ls->reap[i]);
+	free(ls->hss);
+	free(ls->links);
+	free(ls->reap);
+	free(ls->idx);
+	OPENSSL_cleanse(ls->cookie_key, sizeof(ls->cookie_key));
+	OPENSSL_cleanse(ls->cookie_prev, sizeof(ls->cookie_prev));
+	free(ls);
+}
+
+int lk_push(void ***arr, size_t *n, size_t *cap, void *p)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 8;
+		void **q = realloc(*arr, nc * sizeof(*q));
+
+		if (!q)
+			return -ENOMEM;
+		*arr = q;
+		*cap = nc;
+	}
+	(*arr)[(*n)++] = p;
+	return 0;
+}
+
+void lk_remove(void **arr, size_t *n, const void *p)
+{
+	for (size_t i = 0; i < *n; i++) {
+		if (arr[i] == p) {
+			arr[i] = arr[--*n];
+			return;
+		}
+	}
+}
+
+void lk_send(struct ovl_links *ls, const struct ovl_endpoint *to, const uint8_t *buf, size_t len)
+{
+	ls->st.tx_datagrams++;
+	ls->cb.send(ls->cb.ctx, to, buf, len);
+}
+
+/* Frees the links that went down during this call, now that no callback runs. */
+static void reap(struct ovl_links *ls)
+{
+	for (size_t i = 0; i < ls->n_reap; i++)
+		link_free(ls, ls->reap[i]);
+	ls->n_reap = 0;
+	for (size_t i = 0; i < ls->n_hs;) {
+		struct link_hs *h = ls->hss[i];
+
+		if (h->dead) {
+			ls->hss[i] = ls->hss[--ls->n_hs];
+			lk_hs_destroy(ls, h);
+		} else {
+			i++;
+		}
+	}
+}
+
+/* ---- links --------------------------------------------------------------- */
+
+struct ovl_link *ovl_links_find(struct ovl_links *ls, const struct cert_addr *peer)
+{
+	for (size_t i = 0; i < ls->n_links; i++)
+		if (ovl_addr_eq(&ls->links[i]->peer.addr, peer))
+			return ls->links[i];
+	return NULL;
+}
+
+size_t ovl_links_count(const struct ovl_links *ls)
+{
+	return ls->n_links;
+}
+
+struct ovl_link *ovl_links_at(struct ovl_links *ls, size_t i)
+{
+	return i < ls->n_links ? ls->links[i] : NULL;
+}
+
+size_t ovl_links_pending(const struct ovl_links *ls)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ls->n_hs; i++)
+		n += !ls->hss[i]->dead;
+	return n;
+}
+
+const struct cert_info *ovl_link_peer(const struct ovl_link *l)
+{
+	return &l->peer;
+}
+
+const struct ovl_endpoint *ovl_link_endpoint(const struct ovl_link *l)
+{
+	return &l->ep;
+}
+
+const struct ovl_endpoint *ovl_link_observed(const struct ovl_link *l)
+{
+	return &l->observed;
+}
+
+uint32_t ovl_link_rtt_ms(const struct ovl_link *l)
+{
+	return l->srtt;
+}
+
+enum ovl_link_state ovl_link_state(const struct ovl_link *l)
+{
+	return l->state;
+}
+
+bool ovl_link_initiator(const struct ovl_link *l)
+{
+	return l->cur && l->cur->initiator;
+}
+
+void ovl_link_set_user(struct ovl_link *l, void *user)
+{
+	l->user = user;
+}
+
+void *ovl_link_user(const struct ovl_link *l)
+{
+	return l->user;
+}
+
+void ovl_links_stats(const struct ovl_links *ls, struct ovl_links_stats *out)
+{
+	*out = ls->st;
+}
+
+/* Takes l down: no more traffic, the down callback, freed at the end of the call. */
+void lk_link_down(struct ovl_links *ls, struct ovl_link *l, const char *reason)
+{
+	char who[16];
+
+	if (l->state == OVL_LINK_CLOSING)
+		return;
+	l->state = OVL_LINK_CLOSING;
+	lk_remove((void **)ls->links, &ls->n_links, l);
+	if (l->rekey) {
+		l->rekey->rekey_of = NULL;
+		l->rekey->dead = true;
+		l->rekey = NULL;
+	}
+	/* No datagram may reach this link's sessions any more. */
+	if (l->cur)
+		lk_idx_del(ls, l->cur->local);
+	if (l->prev)
+		lk_idx_del(ls, l->prev->local);
+	if (l->next)
+		lk_idx_del(ls, l->next->local);
+	ovl_addr_short(&l->peer.addr, who, sizeof(who));
+	LOG(LOG_LVL_INFO, "link to %s (%s) down: %s", l->peer.name, who, reason);
+	if (ls->cb.down)
+		ls->cb.down(ls->cb.ctx, l, reason);
+	if (lk_push((void ***)&ls->reap, &ls->n_reap, &ls->cap_reap, l) < 0)
+		link_free(ls, l); /* out of memory: free now rather than leak */
+}
+
+/* Retires l's previous session. */
+static void drop_prev(struct ovl_links *ls, struct ovl_link *l)
+{
+	lk_session_free(ls, l->prev);
+	l->prev = NULL;
+}
+
+/* Grace for the session a new one replaced: packets in flight still open. */
+static uint64_t prev_grace(const struct ovl_links *ls)
+{
+	return ls->cfg.dead_ms < 15000 ? ls->cfg.dead_ms : 15000;
+}
+
+/*
+ * Which of two sessions of one link is current. Normally the newer. But two
+ * handshakes that complete close together (both sides connected at once)
+ * must end with both sides sending on the same one, so then the session
+ * started by the lower address wins — a rule both sides compute alike.
+ */
+static bool newer_wins(const struct ovl_links *ls, const struct session *cur,
+                       const struct session *fresh)
+{
+	uint64_t window = ls->cfg.hs_timeout_ms < ls->cfg.rekey_ms / 2 ? ls->cfg.hs_timeout_ms
+	                                                               : ls->cfg.rekey_ms / 2;
+
+	if (fresh->created - cur->created >= window)
+		return true;
+	return ovl_addr_cmp(&fresh->initiator_addr, &cur->initiator_addr) <= 0;
+}
+
+/* Puts s into the link to peer (new or existing); fires `up` for a new link. */
+int lk_install(struct ovl_links *ls, struct session *s, const struct cert_info *peer, uint64_t now)
+{
+	struct ovl_link *l = ovl_links_find(ls, &peer->addr);
+	char who[16];
+
+	if (!l) {
+		if (ls->n_links >= ls->cfg.max_links)
+			return -ENOSPC;
+		l = calloc(1, sizeof(*l));
+		if (!l || lk_push((void ***)&ls->links, &ls->n_links, &ls->cap_links, l) < 0) {
+			free(l);
+			return -ENOMEM;
+		}
+		l->ls = ls;
+		l->peer = *peer;
+		l->state = OVL_LINK_UP;
+		l->cur = s;
+		l->ep = s->ep;
+		l->last_rx = now;
+		l->next_ping = now; /* first ping at once: RTT and STUN early */
+		s->link = l;
+		ovl_addr_short(&peer->addr, who, sizeof(who));
+		LOG(LOG_LVL_INFO, "link to %s (%s) up, %s", peer->name, who,
+		    s->initiator ? "we initiated" : "they initiated");
+		if (ls->cb.up)
+			ls->cb.up(ls->cb.ctx, l);
+		return 0;
+	}
+	s->link = l;
+	l->peer = *peer; /* a renewed certificate may carry new dates */
+	l->last_rx = now;
+	if (!s->initiator) {
+		/* Wait until the initiator sends on it (see struct ovl_link). */
+		lk_session_free(ls, l->next);
+		l->next = s;
+		return 0;
+	}
+	if (l->cur && !newer_wins(ls, l->cur, s)) {
+		/* The fresh one lost the tie-break: keep it for receiving only. */
+		drop_prev(ls, l);
+		l->prev = s;
+	} else {
+		drop_prev(ls, l);
+		l->prev = l->cur;
+		l->cur = s;
+		l->ep = s->ep;
+	}
+	l->prev_expire = now + prev_grace(ls);
+	ls->st.rekeys++;
+	return 0;
+}
+
+/* ---- DATA ------------------------------------------------------------------ */
+
+static int seal_send(struct ovl_links *ls, struct session *s, const struct ovl_endpoint *to,
+                     uint8_t inner, const uint8_t *msg, size_t len)
+{
+	uint8_t *buf = ls->buf;
+	struct wire_writer w = wire_writer(buf, sizeof(ls->buf));
+	uint8_t *pt;
+
+	if (s->tx_ctr >= 2 * ls->cfg.rekey_packets || s->tx_ctr == UINT64_MAX)
+		return -EKEYEXPIRED; /* never reuse a nonce; a rekey is overdue */
+	wire_put_u8(&w, MSG_DATA);
+	wire_put_u8(&w, 0);
+	wire_put_u16(&w, 0);
+	wire_put_u32(&w, s->remote);
+	wire_put_u64(&w, s->tx_ctr);
+	pt = wire_put_space(&w, 1 + len + OVL_AEAD_TAG_LEN);
+	if (!pt)
+		return -EMSGSIZE;
+	pt[0] = inner;
+	if (len)
+		memcpy(pt + 1, msg, len);
+	if (ovl_aead_seal(s->tx, s->tx_ctr, buf, DATA_HDR, pt, 1 + len, pt) < 0)
+		return -EIO;
+	s->tx_ctr++;
+	lk_send(ls, to, buf, wire_len(&w));
+	return 0;
+}
+
+int ovl_link_send(struct ovl_links *ls, struct ovl_link *l, uint64_t now, const uint8_t *msg,
+                  size_t len)
+{
+	(void)now;
+	if (!l || !msg || len == 0)
+		return -EINVAL;
+	if (len > OVL_LINK_MTU)
+		return -EMSGSIZE;
+	if (l->state != OVL_LINK_UP || !l->cur)
+		return -ENOTCONN;
+	return seal_send(ls, l->cur, &l->ep, IN_MSG, msg, len);
+}
+
+void ovl_link_close(struct ovl_links *ls, struct ovl_link *l, uint64_t now, const char *reason)
+{
+	uint8_t buf[1 + REASON_MAX];
+	size_t n = reason ? strlen(reason) : 0;
+
+	(void)now;
+	if (!l || l->state != OVL_LINK_UP)
+		return;
+	if (n > REASON_MAX)
+		n = REASON_MAX;
+	buf[0] = (uint8_t)n;
+	memcpy(buf + 1, reason, n);
+	if (l->cur)
+		seal_send(ls, l->cur, &l->ep, IN_CLOSE, buf, 1 + n);
+	lk_link_down(ls, l, reason ? reason : "closed");
+	reap(ls);
+}
+
+static void send_ping(struct ovl_links *ls, struct ovl_link *l, uint64_t now)
+{
+	uint8_t b[4];
+	struct wire_writer w = wire_writer(b, sizeof(b));
+
+	l->ping_id++;
+	l->ping_sent_at = now;
+	wire_put_u32(&w, l->ping_id);
+	seal_send(ls, l->cur, &l->ep, IN_PING, b, sizeof(b));
+}
+
+/* CONFIRM tells the initiator the responder holds the keys, and where it is seen. */
+void lk_send_confirm(struct ovl_links *ls, struct session *s, uint64_t now)
+{
+	uint8_t b[OVL_EP_WIRE_V6];
+	struct wire_writer w = wire_writer(b, sizeof(b));
+
+	ovl_ep_put(&w, &s->ep);
+	s->confirm_sent = now;
+	seal_send(ls, s, &s->ep, IN_CONFIRM, b, wire_len(&w));
+}
+
+static void handle_inner(struct ovl_links *ls, struct ovl_link *l, struct session *s,
+                         const struct ovl_endpoint *from, uint64_t now, const uint8_t *pt,
+                         size_t len)
+{
+	struct wire_reader r = wire_reader(pt + 1, len - 1);
+	struct ovl_endpoint ep;
+	uint8_t b[4 + OVL_EP_WIRE_V6];
+	struct wire_writer w;
+	uint32_t id;
+
+	switch (pt[0]) {
+	case IN_PING:
+		id = wire_get_u32(&r);
+		if (!wire_done(&r))
+			goto bad;
+		w = wire_writer(b, sizeof(b));
+		wire_put_u32(&w, id);
+		ovl_ep_put(&w, from);
+		seal_send(ls, s, from, IN_PONG, b, wire_len(&w));
+		break;
+	case IN_PONG:
+		id = wire_get_u32(&r);
+		ovl_ep_get(&r, &ep);
+		if (!wire_done(&r))
+			goto bad;
+		l->observed = ep;
+		if (id == l->ping_id && l->ping_sent_at) {
+			uint64_t sample = now - l->ping_sent_at;
+			uint32_t rtt =
+			        sample ? (uint32_t)(sample > UINT32_MAX ? UINT32_MAX : sample) : 1;
+
+			l->srtt = l->srtt ? (uint32_t)((7ull * l->srtt + rtt) / 8) : rtt;
+			l->ping_sent_at = 0;
+		}
+		break;
+	case IN_CONFIRM:
+		ovl_ep_get(&r, &ep);
+		if (!wire_done(&r))
+			goto bad;
+		l->observed = ep;
+		break;
+	case IN_CLOSE: {
+		char reason[REASON_MAX + 32];
+		uint8_t n = wire_get_u8(&r);
+		const uint8_t *p = wire_get_ptr(&r, n);
+
+		if (!p || !wire_done(&r))
+			goto bad;
+		snprintf(reason, sizeof(reason), "closed by peer: %.*s", (int)n, (const char *)p);
+		lk_link_down(ls, l, reason);
+		break;
+	}
+	case IN_MSG:
+		if (len < 2)
+			goto bad;
+		if (ls->cb.recv)
+			ls->cb.recv(ls->cb.ctx, l, pt + 1, len - 1);
+		break;
+	default:
+		goto bad;
+	}
+	return;
+bad:
+	ls->st.rx_dropped++;
+}
+
+/* An authenticated packet on an initiator's unconfirmed session confirms it. */
+static struct ovl_link *confirm(struct ovl_links *ls, struct session *s, uint64_t now)
+{
+	struct link_hs *h = s->hs;
+	struct ovl_hs_result res;
+
+	if (!h || ovl_hs_result(h->tls, &res) < 0)
+		return NULL;
+	OPENSSL_cleanse(res.keys, sizeof(res.keys));
+	s->hs = NULL;
+	h->sess = NULL;
+	if (h->rekey_of)
+		h->rekey_of->rekey = NULL;
+	h->dead = true; /* reaped at the end of this call */
+	ls->st.hs_completed++;
+	if (lk_install(ls, s, &res.peer, now) < 0) {
+		lk_session_free(ls, s);
+		return NULL;
+	}
+	return s->link;
+}
+
+void lk_handle_data(struct ovl_links *ls, uint64_t now, const struct ovl_endpoint *from,
+                    uint8_t *buf, size_t len)
+{
+	struct wire_reader r = wire_reader(buf, len);
+	struct idx_entry *e;
+	struct session *s;
+	struct ovl_link *l;
+	uint32_t recv_idx;
+	uint64_t ctr;
+	uint8_t *pt;
+	size_t ptlen;
+
+	wire_get_u8(&r);
+	wire_get_u8(&r);
+	wire_get_u16(&r);
+	recv_idx = wire_get_u32(&r);
+	ctr = wire_get_u64(&r);
+	if (!wire_ok(&r) || len < DATA_HDR + 1 + OVL_AEAD_TAG_LEN)
+		goto drop;
+	e = lk_idx_find(ls, recv_idx);
+	if (!e || e->kind != IDX_SESSION)
+		goto drop;
+	s = e->p;
+	if (!ovl_replay_check(&s->replay, ctr)) {
+		ls->st.replays++;
+		goto drop;
+	}
+	pt = buf + DATA_HDR;
+	ptlen = len - DATA_HDR - OVL_AEAD_TAG_LEN;
+	if (ovl_aead_open(s->rx, ctr, buf, DATA_HDR, pt, len - DATA_HDR, pt) < 0)
+		goto drop;
+	/* Authentic: only now may the packet move the window or the endpoint. */
+	ovl_replay_update(&s->replay, ctr);
+	s->last_rx = now;
+	l = s->link ? s->link : confirm(ls, s, now);
+	if (!l || l->state != OVL_LINK_UP)
+		return;
+	l->last_rx = now;
+	if (s == l->next) {
+		/* The initiator uses the new keys: so do we from now on. */
+		drop_prev(ls, l);
+		l->prev = l->cur;
+		l->cur = s;
+		l->next = NULL;
+		l->prev_expire = now + prev_grace(ls);
+		ls->st.rekeys++;
+	}
+	if (s == l->cur && !ovl_ep_eq(&l->ep, from)) {
+		char a[OVL_EP_STR_MAX], b[OVL_EP_STR_MAX];
+
+		ovl_ep_format(&l->ep, a);
+		ovl_ep_format(from, b);
+		LOG(LOG_LVL_INFO, "%s moved from %s to %s", l->peer.name, a, b);
+		l->ep = *from;
+		s->ep = *from;
+		ls->st.roams++;
+	}
+	handle_inner(ls, l, s, from, now, pt, ptlen);
+	return;
+drop:
+	ls->st.rx_dropped++;
+}
+
+/* ---- public entry points --------------------------------------------------- */
+
+void ovl_links_input(struct ovl_links *ls, uint64_t now, const struct ovl_endpoint *from,
+                     const uint8_t *buf, size_t len)
+{
+	uint8_t copy[OVL_DATAGRAM_MAX];
+
+	ls->st.rx_datagrams++;
+	if (!buf || len < 1 || len > OVL_DATAGRAM_MAX) {
+		ls->st.rx_dropped++;
+		return;
+	}
+	/* Decrypt in place in our own copy: the caller's buffer stays untouched. */
+	memcpy(copy, buf, len);
+	switch (copy[0]) {
+	case MSG_HS_INIT:
+		lk_handle_init(ls, now, from, copy, len);
+		break;
+	case MSG_HS_COOKIE:
+		lk_handle_cookie(ls, now, from, copy, len);
+		break;
+	case MSG_HS:
+		lk_handle_hs(ls, now, from, copy, len);
+		break;
+	case MSG_DATA:
+		lk_handle_data(ls, now, from, copy, len);
+		break;
+	default:
+		ls->st.rx_dropped++;
+		break;
+	}
+	reap(ls);
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/* Rekeys are started by the lower address only, so two never race. */
+static bool we_rekey(const struct ovl_links *ls, const struct ovl_link *l)
+{
+	const struct cert_info *self = ovl_crypto_self(ls->cfg.crypto);
+
+	if (l->cur->tx_ctr >= ls->cfg.rekey_packets)
+		return true; /* the sender that wears the keys out renews them */
+	return ovl_addr_cmp(&self->addr, &l->peer.addr) < 0;
+}
+
+static uint64_t tick_link(struct ovl_links *ls, struct ovl_link *l, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+
+	if (now - l->last_rx >= ls->cfg.dead_ms) {
+		lk_link_down(ls, l, "timeout: peer silent");
+		return UINT64_MAX;
+	}
+	next = l->last_rx + ls->cfg.dead_ms;
+	if (l->prev && now >= l->prev_expire)
+		drop_prev(ls, l);
+	/* A next session the initiator never used: its handshake failed there. */
+	if (l->next && now - l->next->created >= ls->cfg.hs_timeout_ms + prev_grace(ls)) {
+		lk_session_free(ls, l->next);
+		l->next = NULL;
+	}
+	if (l->next)
+		next = min_u64(next, l->next->created + ls->cfg.hs_timeout_ms + prev_grace(ls));
+	if (l->prev)
+		next = min_u64(next, l->prev_expire);
+	if (now >= l->next_ping) {
+		send_ping(ls, l, now);
+		l->next_ping = now + ls->cfg.keepalive_ms;
+	}
+	next = min_u64(next, l->next_ping);
+	if (!l->rekey && we_rekey(ls, l)) {
+		uint64_t due = l->cur->created + ls->cfg.rekey_ms;
+
+		if (now >= due || l->cur->tx_ctr >= ls->cfg.rekey_packets) {
+			if (lk_hs_start(ls, now, &l->ep, &l->peer.addr, false, l) < 0)
+				next = min_u64(next, now + ls->cfg.hs_rto_ms); /* try again soon */
+		} else {
+			next = min_u64(next, due);
+		}
+	}
+	return next;
+}
+
+uint64_t ovl_links_tick(struct ovl_links *ls, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+
+	lk_cookie_rotate(ls, now);
+	/* Links may go down (and leave the array) while we walk it: walk a copy
+	 * of the count backwards so removals (swap with last) are safe. */
+	for (size_t i = ls->n_links; i-- > 0;) {
+		if (i < ls->n_links)
+			next = min_u64(next, tick_link(ls, ls->links[i], now));
+	}
+	for (size_t i = 0; i < ls->n_hs; i++)
+		if (!ls->hss[i]->dead)
+			next = min_u64(next, lk_hs_tick(ls, ls->hss[i], now));
+	reap(ls);
+	if (ls->n_links || ovl_links_pending(ls))
+		next = min_u64(next, now + COOKIE_ROTATE_MS);
+	return next;
+}
+
+int ovl_links_connect(struct ovl_links *ls, uint64_t now, const struct ovl_endpoint *ep,
+                      const struct cert_addr *expect)
+{
+	int rc;
+
+	if (!ep || (ep->family != 4 && ep->family != 6))
+		return -EINVAL;
+	if (expect && ovl_links_find(ls, expect))
+		return 0;
+	for (size_t i = 0; i < ls->n_hs; i++) {
+		struct link_hs *h = ls->hss[i];
+
+		if (!h->dead && h->initiator && h->user_connect && ovl_ep_eq(&h->ep, ep))
+			return -EBUSY;
+	}
+	rc = lk_hs_start(ls, now, ep, expect, true, NULL);
+	reap(ls);
+	return rc;
+}

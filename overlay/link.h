@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: MIT
+/*
+ * link — authenticated, encrypted links between overlay neighbours over one
+ * UDP socket, as a sans-I/O engine.
+ *
+ * The engine is fed datagrams (ovl_links_input) and the passing of time
+ * (ovl_links_tick, which returns when it wants to be called next); it emits
+ * datagrams and events through struct ovl_links_cb. It never touches a
+ * socket, a clock or a timer itself, so the runtime (libevent) and the
+ * simulator drive the very same code. Wire format and state machines:
+ * docs/links.md.
+ *
+ * A link is identified by the peer's overlay address: there is at most one
+ * per peer. Handshakes that complete with a peer we already have a link to
+ * (rekey, restart, simultaneous connect) give that link a new session.
+ *
+ * Lifetimes: struct ovl_link pointers handed out stay valid until the `down`
+ * callback for that link has returned; the engine frees the link afterwards,
+ * never inside a callback frame.
+ */
+#ifndef GVPN_OVERLAY_LINK_H
+#define GVPN_OVERLAY_LINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "cert.h"
+#include "crypto.h"
+#include "endpoint.h"
+
+/* Largest payload ovl_link_send takes: fits a 1280-byte IPv6 path MTU with
+ * every header (IP 40 + UDP 8 + ours 16 + tag 16 + inner 1 = 81). */
+#define OVL_LINK_MTU     1199
+#define OVL_DATAGRAM_MAX 1400 /* nothing larger is ever sent or accepted */
+
+struct ovl_links_config {
+	struct ovl_crypto *crypto; /* borrowed; outlives the engine */
+	uint32_t keepalive_ms;     /* ping interval on an idle link (default 10000) */
+	uint32_t dead_ms;          /* nothing heard for this long: link down (30000) */
+	uint32_t rekey_ms;         /* new session keys after this long (120000) */
+	uint64_t rekey_packets;    /* ... or after this many sent (2^40) */
+	uint32_t hs_timeout_ms;    /* a handshake that takes longer fails (10000) */
+	uint32_t hs_rto_ms;        /* first retransmission timeout (300, doubling to 3000) */
+	uint32_t max_links;        /* links + handshakes in all (1024) */
+	uint32_t max_half_open;    /* responder handshakes before cookies are required (64) */
+};
+/* Fills in the defaults above. */
+void ovl_links_config_default(struct ovl_links_config *cfg);
+
+struct ovl_link;
+
+struct ovl_links_cb {
+	void *ctx;
+	/* Send one datagram. */
+	void (*send)(void *ctx, const struct ovl_endpoint *to, const uint8_t *buf, size_t len);
+	/* Fill buf with unpredictable bytes. */
+	void (*random)(void *ctx, void *buf, size_t len);
+	/* Wall-clock seconds, for certificate dates. */
+	time_t (*wall)(void *ctx);
+	/* A link is up: the peer proved its membership and holds the keys. */
+	void (*up)(void *ctx, struct ovl_link *l);
+	/* A link is gone (timeout, closed by either side, replaced). After this
+	 * returns, l is invalid. */
+	void (*down)(void *ctx, struct ovl_link *l, const char *reason);
+	/* A connection attempt started with ovl_links_connect failed before any
+	 * link came up. expect is NULL if the caller gave none. */
+	void (*failed)(void *ctx, const struct ovl_endpoint *ep, const struct cert_addr *expect,
+	               const char *reason);
+	/* A message from the peer (what it passed to ovl_link_send). */
+	void (*recv)(void *ctx, struct ovl_link *l, const uint8_t *msg, size_t len);
+};
+
+enum ovl_link_state {
+	OVL_LINK_UP,
+	OVL_LINK_CLOSING, /* down callback pending or running */
+	OVL_LINK_STATE_MAX,
+};
+
+struct ovl_links;
+
+/* New engine; *cb is copied. 0, -EINVAL (bad config), -ENOMEM. */
+int ovl_links_new(const struct ovl_links_config *cfg, const struct ovl_links_cb *cb,
+                  struct ovl_links **out);
+/* Frees every link and handshake without callbacks or datagrams. */
+void ovl_links_free(struct ovl_links *ls);
+
+/*
+ * Starts a handshake with whatever node answers at ep. expect (may be NULL)
+ * is the overlay address we want there: a different member answering is
+ * refused. If a link to expect is already up, nothing happens (0).
+ * 0, -EBUSY (an attempt to ep is already running), -ENOSPC (too many).
+ */
+int ovl_links_connect(struct ovl_links *ls, uint64_t now, const struct ovl_endpoint *ep,
+                      const struct cert_addr *expect);
+
+/* One datagram from the network. Never fails: bad input is dropped (and
+ * counted). */
+void ovl_links_input(struct ovl_links *ls, uint64_t now, const struct ovl_endpoint *from,
+                     const uint8_t *buf, size_t len);
+
+/* Runs what is due at now; returns the next time it must run (UINT64_MAX: none). */
+uint64_t ovl_links_tick(struct ovl_links *ls, uint64_t now);
+
+/* Sends msg (1..OVL_LINK_MTU bytes) over an up link. 0, -EINVAL, -EMSGSIZE, -ENOTCONN. */
+int ovl_link_send(struct ovl_links *ls, struct ovl_link *l, uint64_t now, const uint8_t *msg,
+                  size_t len);
+
+/* Tells the peer and takes the link down (the down callback runs with reason). */
+void ovl_link_close(struct ovl_links *ls, struct ovl_link *l, uint64_t now, const char *reason);
+
+/* The up link to peer, or NULL. Borrowed. */
+struct ovl_link *ovl_links_find(struct ovl_links *ls, const struct cert_addr *peer);
+/* Iteration over up links: i in [0, count). Borrowed; the order changes when links do. */
+size_t ovl_links_count(const struct ovl_links *ls);
+struct ovl_link *ovl_links_at(struct ovl_links *ls, size_t i);
+/* Handshakes in progress (both roles). */
+size_t ovl_links_pending(const struct ovl_links *ls);
+
+/* Per-link facts. */
+const struct cert_info *ovl_link_peer(const struct ovl_link *l);
+const struct ovl_endpoint *ovl_link_endpoint(const struct ovl_link *l);
+/* Our own endpoint as the peer sees it (family 0 until it told us): STUN. */
+const struct ovl_endpoint *ovl_link_observed(const struct ovl_link *l);
+/* Smoothed round-trip time in ms from pings; 0 until measured. */
+uint32_t ovl_link_rtt_ms(const struct ovl_link *l);
+enum ovl_link_state ovl_link_state(const struct ovl_link *l);
+/* True if we started the link's current session. */
+bool ovl_link_initiator(const struct ovl_link *l);
+/* An upper layer's pointer, NULL initially. */
+void ovl_link_set_user(struct ovl_link *l, void *user);
+void *ovl_link_user(const struct ovl_link *l);
+
+/* Counters, for tests and status. */
+struct ovl_links_stats {
+	uint64_t rx_datagrams, rx_dropped, tx_datagrams;
+	uint64_t hs_started, hs_completed, hs_failed, hs_refused_member, cookies_sent;
+	uint64_t replays, rekeys, roams;
+};
+void ovl_links_stats(const struct ovl_links *ls, struct ovl_links_stats *out);
+
+#endif
