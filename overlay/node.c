@@ -1,0 +1,783 @@
+// SPDX-License-Identifier: MIT
+/*
+ * node — joining, the routing table and its upkeep. Routing and the routed
+ * protocols are in node_route.c. docs/overlay.md describes both.
+ *
+ * Table: the leaf set is the leaf_per_side linked peers nearest to us on
+ * each side of the ring; far links fill Kademlia buckets (bucket i holds
+ * peers whose XOR distance from us has its top bit at i). XOR distance is
+ * symmetric, so a link fills the same bucket at both ends: one link serves
+ * both, which keeps the number of links per node near log2(N) + 2k.
+ */
+#define LOG_SUBSYS "node"
+#include "node_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "log.h"
+#include "wire.h"
+
+static const char *const state_names[OVL_NODE_STATE_MAX] = {"idle", "joining", "solo", "running",
+                                                            "leaving"};
+static const char *const kind_names[OVL_KIND_MAX] = {"leaf", "near", "far", "shortcut"};
+
+const char *ovl_node_state_name(enum ovl_node_state s)
+{
+	return (unsigned)s < OVL_NODE_STATE_MAX ? state_names[s] : "?";
+}
+
+const char *ovl_link_kind_name(enum ovl_link_kind k)
+{
+	return (unsigned)k < OVL_KIND_MAX ? kind_names[k] : "?";
+}
+
+void ovl_node_config_default(struct ovl_node_config *cfg)
+{
+	struct ovl_crypto *c = cfg->crypto;
+
+	cfg->links.crypto = c;
+	ovl_links_config_default(&cfg->links);
+	cfg->links.crypto = c;
+	cfg->leaf_per_side = 3;
+	cfg->far_per_class = 1;
+	cfg->max_links = 40;
+	cfg->maintain_ms = 5000;
+	cfg->rejoin_ms = 60000;
+	cfg->retry_min_ms = 1000;
+	cfg->retry_max_ms = 30000;
+}
+
+static void set_state(struct ovl_node *n, enum ovl_node_state s)
+{
+	if (n->state == s)
+		return;
+	LOG(LOG_LVL_INFO, "%s -> %s", ovl_node_state_name(n->state), ovl_node_state_name(s));
+	n->state = s;
+}
+
+/* ---- the table --------------------------------------------------------------- */
+
+int nd_bucket(const struct ovl_node *n, const struct cert_addr *a)
+{
+	struct cert_addr x;
+
+	for (int i = 0; i < CERT_ADDR_LEN; i++)
+		x.b[i] = n->self.addr.b[i] ^ a->b[i];
+	return ovl_addr_log2(&x);
+}
+
+struct side_entry {
+	struct ovl_link *l;
+	struct cert_addr d;
+};
+
+static int cmp_side(const void *a, const void *b)
+{
+	return ovl_addr_cmp(&((const struct side_entry *)a)->d, &((const struct side_entry *)b)->d);
+}
+
+/* The k nearest linked peers on one side (cw: successors), nearest first. */
+static size_t side(const struct ovl_node *n, bool cw, struct ovl_link **out, size_t k)
+{
+	size_t cnt = ovl_links_count(n->ls), m = 0;
+	struct side_entry *e;
+
+	if (cnt == 0)
+		return 0;
+	e = malloc(cnt * sizeof(*e));
+	if (!e)
+		return 0;
+	for (size_t i = 0; i < cnt; i++) {
+		struct ovl_link *l = ovl_links_at(n->ls, i);
+		const struct cert_addr *a = &ovl_link_peer(l)->addr;
+
+		e[m].l = l;
+		if (cw)
+			ovl_addr_cw(&n->self.addr, a, &e[m].d);
+		else
+			ovl_addr_cw(a, &n->self.addr, &e[m].d);
+		m++;
+	}
+	qsort(e, m, sizeof(*e), cmp_side);
+	if (m > k)
+		m = k;
+	for (size_t i = 0; i < m; i++)
+		out[i] = e[i].l;
+	free(e);
+	return m;
+}
+
+size_t nd_near(const struct ovl_node *n, struct ovl_link **out, size_t max)
+{
+	struct ovl_link *s[NEIGH_MAX], *p[NEIGH_MAX];
+	size_t k = n->cfg.leaf_per_side, ns = side(n, true, s, k), np = side(n, false, p, k), m = 0;
+
+	for (size_t i = 0; i < ns && m < max; i++)
+		out[m++] = s[i];
+	for (size_t i = 0; i < np && m < max; i++) {
+		bool dup = false;
+
+		for (size_t j = 0; j < ns; j++)
+			dup |= s[j] == p[i];
+		if (!dup)
+			out[m++] = p[i];
+	}
+	return m;
+}
+
+bool nd_is_near(const struct ovl_node *n, const struct cert_addr *a)
+{
+	struct ovl_link *near[2 * NEIGH_MAX];
+	size_t m = nd_near(n, near, 2 * NEIGH_MAX);
+
+	for (size_t i = 0; i < m; i++)
+		if (ovl_addr_eq(&ovl_link_peer(near[i])->addr, a))
+			return true;
+	return false;
+}
+
+bool nd_fits_leafset(const struct ovl_node *n, const struct cert_addr *a)
+{
+	struct ovl_link *s[NEIGH_MAX];
+	size_t k = n->cfg.leaf_per_side;
+	struct cert_addr da, dk;
+
+	if (ovl_addr_eq(a, &n->self.addr))
+		return false;
+	for (int cw = 0; cw < 2; cw++) {
+		size_t m = side(n, cw, s, k);
+
+		if (m < k)
+			return true;
+		if (cw) {
+			ovl_addr_cw(&n->self.addr, a, &da);
+			ovl_addr_cw(&n->self.addr, &ovl_link_peer(s[m - 1])->addr, &dk);
+		} else {
+			ovl_addr_cw(a, &n->self.addr, &da);
+			ovl_addr_cw(&ovl_link_peer(s[m - 1])->addr, &n->self.addr, &dk);
+		}
+		if (ovl_addr_cmp(&da, &dk) < 0)
+			return true;
+	}
+	return false;
+}
+
+size_t nd_candidates(const struct ovl_node *n, struct ovl_endpoint *out, size_t max)
+{
+	size_t m = 0;
+
+	for (size_t i = 0; i < n->cfg.n_local && m < max; i++)
+		out[m++] = n->cfg.local[i];
+	/* Reflexive endpoints: what our peers see (the overlay as STUN). */
+	for (size_t i = 0; i < ovl_links_count(n->ls) && m < max; i++) {
+		const struct ovl_endpoint *o = ovl_link_observed(ovl_links_at(n->ls, i));
+		bool dup = o->family == 0;
+
+		for (size_t j = 0; j < m && !dup; j++)
+			dup = ovl_ep_eq(&out[j], o);
+		if (!dup)
+			out[m++] = *o;
+	}
+	return m;
+}
+
+void nd_connect(struct ovl_node *n, uint64_t now, const struct ovl_endpoint *ep,
+                const struct cert_addr *expect)
+{
+	if (ovl_addr_eq(expect, &n->self.addr) || ovl_links_find(n->ls, expect))
+		return;
+	if (ovl_links_count(n->ls) + ovl_links_pending(n->ls) >= n->cfg.links.max_links)
+		return;
+	ovl_links_connect(n->ls, now, ep, expect);
+}
+
+/* Entries {addr, endpoint}: link to those that belong in our leaf set. */
+void nd_handle_neighbours(struct ovl_node *n, uint64_t now, struct wire_reader *r)
+{
+	uint8_t m = wire_get_u8(r);
+
+	if (m > NEIGH_MAX)
+		return;
+	for (uint8_t i = 0; i < m; i++) {
+		struct cert_addr a;
+		struct ovl_endpoint ep;
+
+		wire_get_bytes(r, a.b, CERT_ADDR_LEN);
+		ovl_ep_get(r, &ep);
+		if (!wire_ok(r))
+			return;
+		if (nd_fits_leafset(n, &a))
+			nd_connect(n, now, &ep, &a);
+	}
+}
+
+void nd_handle_ctm_reply(struct ovl_node *n, uint64_t now, const struct cert_addr *src,
+                         struct wire_reader *r)
+{
+	struct ovl_endpoint cand[OVL_CANDIDATES_MAX];
+	uint8_t kind = wire_get_u8(r), nc = wire_get_u8(r);
+
+	if (nc > OVL_CANDIDATES_MAX || kind >= OVL_KIND_MAX)
+		return;
+	for (uint8_t i = 0; i < nc; i++)
+		ovl_ep_get(r, &cand[i]);
+	if (!wire_ok(r))
+		return;
+	for (uint8_t i = 0; i < nc; i++)
+		nd_connect(n, now, &cand[i], src);
+	nd_handle_neighbours(n, now, r);
+}
+
+/* ---- links' events ----------------------------------------------------------- */
+
+static struct nlink *nl(struct ovl_link *l)
+{
+	return ovl_link_user(l);
+}
+
+static void send_neighbours(struct ovl_node *n, uint64_t now, uint8_t type, struct ovl_link *to)
+{
+	struct ovl_link *near[2 * NEIGH_MAX];
+	size_t m = nd_near(n, near, 2 * NEIGH_MAX);
+	struct wire_writer w = wire_writer(n->buf, sizeof(n->buf));
+
+	if (m > NEIGH_MAX)
+		m = NEIGH_MAX;
+	wire_put_u8(&w, type);
+	wire_put_u8(&w, (uint8_t)m);
+	for (size_t i = 0; i < m; i++) {
+		wire_put_bytes(&w, ovl_link_peer(near[i])->addr.b, CERT_ADDR_LEN);
+		ovl_ep_put(&w, ovl_link_endpoint(near[i]));
+	}
+	if (wire_wok(&w))
+		ovl_link_send(n->ls, to, now, n->buf, wire_len(&w));
+}
+
+static void on_up(void *ctx, struct ovl_link *l)
+{
+	struct ovl_node *n = ctx;
+	struct nlink *x = calloc(1, sizeof(*x));
+
+	if (!x) {
+		ovl_link_close(n->ls, l, n->now, "out of memory");
+		return;
+	}
+	x->link = l;
+	x->since = n->now;
+	x->tag = OVL_KIND_FAR;
+	ovl_link_set_user(l, x);
+	if (n->boot_busy && ovl_ep_eq(ovl_link_endpoint(l), &n->boot_ep)) {
+		/* Our bootstrap answered: ask for our place on the ring through it. */
+		x->tag = OVL_KIND_LEAF;
+		n->boot_busy = false;
+		n->retry_ms = n->cfg.retry_min_ms;
+		n->via_pending = true;
+		n->via_ep = n->boot_ep;
+	}
+	if (n->state == OVL_NODE_JOINING || n->state == OVL_NODE_SOLO)
+		set_state(n, OVL_NODE_RUNNING);
+	if (n->via_pending && ovl_ep_eq(ovl_link_endpoint(l), &n->via_ep)) {
+		n->via_pending = false;
+		nd_send_ctm(n, n->now, l, &n->self.addr, RF_NEAREST | RF_NOT_SRC, OVL_KIND_NEAR);
+		n->last_self_ctm = n->now;
+	}
+	/* A new neighbour hears about the rest of ours at once. */
+	if (nd_is_near(n, &ovl_link_peer(l)->addr))
+		send_neighbours(n, n->now, NM_LEAFSET, l);
+}
+
+static void on_down(void *ctx, struct ovl_link *l, const char *reason)
+{
+	struct ovl_node *n = ctx;
+
+	(void)reason;
+	free(nl(l));
+	ovl_link_set_user(l, NULL);
+	/* Repair sooner than the next maintenance round. */
+	if (n->state == OVL_NODE_RUNNING && n->next_maintain > n->now + n->cfg.maintain_ms / 4)
+		n->next_maintain = n->now + n->cfg.maintain_ms / 4;
+}
+
+static void try_bootstrap(struct ovl_node *n, uint64_t now);
+
+static void on_failed(void *ctx, const struct ovl_endpoint *ep, const struct cert_addr *expect,
+                      const char *reason)
+{
+	struct ovl_node *n = ctx;
+	char e[OVL_EP_STR_MAX];
+
+	(void)expect;
+	if (n->boot_busy && ovl_ep_eq(ep, &n->boot_ep)) {
+		ovl_ep_format(ep, e);
+		LOG(LOG_LVL_INFO, "bootstrap %s: %s", e, reason);
+		n->boot_busy = false;
+		n->boot_i++;
+		try_bootstrap(n, n->now);
+	}
+}
+
+static void on_recv(void *ctx, struct ovl_link *l, const uint8_t *msg, size_t len)
+{
+	struct ovl_node *n = ctx;
+	struct wire_reader r = wire_reader(msg + 1, len - 1);
+
+	switch (msg[0]) {
+	case NM_ROUTE:
+		nd_handle_route(n, n->now, l, msg, len);
+		break;
+	case NM_LEAFSET:
+	case NM_LEAVE:
+		nd_handle_neighbours(n, n->now, &r);
+		break;
+	default:
+		LOG_RL(LOG_LVL_DEBUG, "unknown node message %u from %s", msg[0],
+		       ovl_link_peer(l)->name);
+		break;
+	}
+}
+
+static void on_send(void *ctx, const struct ovl_endpoint *to, const uint8_t *buf, size_t len)
+{
+	struct ovl_node *n = ctx;
+
+	n->cb.send(n->cb.ctx, to, buf, len);
+}
+
+static void on_random(void *ctx, void *buf, size_t len)
+{
+	struct ovl_node *n = ctx;
+
+	n->cb.random(n->cb.ctx, buf, len);
+}
+
+static time_t on_wall(void *ctx)
+{
+	struct ovl_node *n = ctx;
+
+	return n->cb.wall(n->cb.ctx);
+}
+
+/* ---- life cycle ---------------------------------------------------------------- */
+
+int ovl_node_new(const struct ovl_node_config *cfg, const struct ovl_node_cb *cb,
+                 struct ovl_node **out)
+{
+	struct ovl_links_cb lcb = {0};
+	struct ovl_node *n;
+	int rc;
+
+	if (!cfg->crypto || !cb->send || !cb->random || !cb->wall || cfg->leaf_per_side < 2 ||
+	    cfg->leaf_per_side > NEIGH_MAX / 2 || !cfg->maintain_ms || !cfg->rejoin_ms ||
+	    !cfg->retry_min_ms || cfg->retry_max_ms < cfg->retry_min_ms ||
+	    cfg->n_bootstrap > OVL_BOOTSTRAP_MAX || cfg->n_local > OVL_CANDIDATES_MAX ||
+	    cfg->max_links < 2 * cfg->leaf_per_side + 2)
+		return -EINVAL;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	n->cfg = *cfg;
+	n->cfg.links.crypto = cfg->crypto;
+	n->cb = *cb;
+	n->self = *ovl_crypto_self(cfg->crypto);
+	lcb.ctx = n;
+	lcb.send = on_send;
+	lcb.random = on_random;
+	lcb.wall = on_wall;
+	lcb.up = on_up;
+	lcb.down = on_down;
+	lcb.failed = on_failed;
+	lcb.recv = on_recv;
+	rc = ovl_links_new(&n->cfg.links, &lcb, &n->ls);
+	if (rc < 0) {
+		free(n);
+		return rc;
+	}
+	*out = n;
+	return 0;
+}
+
+void ovl_node_free(struct ovl_node *n)
+{
+	if (!n)
+		return;
+	for (size_t i = 0; i < ovl_links_count(n->ls); i++)
+		free(nl(ovl_links_at(n->ls, i)));
+	ovl_links_free(n->ls);
+	free(n);
+}
+
+/* Tries the next bootstrap in our shuffled order; after the last, solo with backoff. */
+static void try_bootstrap(struct ovl_node *n, uint64_t now)
+{
+	while (n->boot_i < n->cfg.n_bootstrap) {
+		const struct ovl_endpoint *ep = &n->cfg.bootstrap[n->order[n->boot_i]];
+
+		if (ovl_links_connect(n->ls, now, ep, NULL) == 0) {
+			n->boot_busy = true;
+			n->boot_ep = *ep;
+			return;
+		}
+		n->boot_i++;
+	}
+	if (n->state == OVL_NODE_JOINING)
+		set_state(n, OVL_NODE_SOLO);
+	n->retry_at = now + n->retry_ms;
+	n->retry_ms = n->retry_ms * 2 > n->cfg.retry_max_ms ? n->cfg.retry_max_ms : n->retry_ms * 2;
+}
+
+static void shuffle(struct ovl_node *n)
+{
+	for (size_t i = 0; i < n->cfg.n_bootstrap; i++)
+		n->order[i] = i;
+	for (size_t i = n->cfg.n_bootstrap; i > 1; i--) {
+		uint32_t r;
+
+		n->cb.random(n->cb.ctx, &r, sizeof(r));
+		size_t j = r % i, t = n->order[i - 1];
+
+		n->order[i - 1] = n->order[j];
+		n->order[j] = t;
+	}
+	n->boot_i = 0;
+}
+
+void ovl_node_start(struct ovl_node *n, uint64_t now)
+{
+	n->now = now;
+	if (n->state != OVL_NODE_IDLE)
+		return;
+	set_state(n, OVL_NODE_JOINING);
+	n->retry_ms = n->cfg.retry_min_ms;
+	n->next_maintain = now + n->cfg.maintain_ms;
+	n->next_rejoin = now + n->cfg.rejoin_ms;
+	shuffle(n);
+	try_bootstrap(n, now);
+}
+
+void ovl_node_input(struct ovl_node *n, uint64_t now, const struct ovl_endpoint *from,
+                    const uint8_t *buf, size_t len)
+{
+	n->now = now;
+	if (n->state == OVL_NODE_IDLE || n->state == OVL_NODE_LEAVING)
+		return;
+	ovl_links_input(n->ls, now, from, buf, len);
+}
+
+/* ---- maintenance ----------------------------------------------------------------- */
+
+/* Asks for a far link in the first bucket (from the top) that has none. */
+static void fill_buckets(struct ovl_node *n, uint64_t now)
+{
+	unsigned have[BUCKETS] = {0};
+	struct ovl_link *s[NEIGH_MAX];
+	struct cert_addr d;
+	int floor_b = 0;
+	size_t m;
+
+	for (size_t i = 0; i < ovl_links_count(n->ls); i++) {
+		int b = nd_bucket(n, &ovl_link_peer(ovl_links_at(n->ls, i))->addr);
+
+		if (b >= 0)
+			have[b]++;
+	}
+	/* Buckets smaller than our leaf set's reach hold nobody we lack. */
+	m = side(n, true, s, n->cfg.leaf_per_side);
+	if (m) {
+		ovl_addr_cw(&n->self.addr, &ovl_link_peer(s[m - 1])->addr, &d);
+		floor_b = ovl_addr_log2(&d);
+	}
+	for (int b = BUCKETS - 1; b > floor_b; b--) {
+		struct cert_addr target;
+
+		if (have[b] >= n->cfg.far_per_class || now < n->bucket_retry[b])
+			continue;
+		/* A random point inside bucket b: our prefix, bit b flipped, random below. */
+		n->cb.random(n->cb.ctx, target.b, sizeof(target.b));
+		for (int bit = OVL_ADDR_BITS - 1; bit >= b; bit--) {
+			int byte = CERT_ADDR_LEN - 1 - bit / 8, sh = bit % 8;
+			uint8_t mine = (uint8_t)((n->self.addr.b[byte] >> sh) & 1);
+			uint8_t want = bit == b ? (uint8_t)!mine : mine;
+
+			target.b[byte] = (uint8_t)((target.b[byte] & ~(1u << sh)) | (want << sh));
+		}
+		n->bucket_retry[b] = now + 4ull * n->cfg.maintain_ms;
+		nd_send_ctm(n, now, NULL, &target, RF_NEAREST, OVL_KIND_FAR);
+		return; /* one request per round keeps joins gentle */
+	}
+}
+
+/* Closes surplus links beyond max_links: never near ones, shortcuts or young ones. */
+static void trim(struct ovl_node *n, uint64_t now)
+{
+	unsigned have[BUCKETS] = {0};
+	size_t cnt = ovl_links_count(n->ls);
+
+	if (cnt <= n->cfg.max_links)
+		return;
+	for (size_t i = 0; i < cnt; i++) {
+		int b = nd_bucket(n, &ovl_link_peer(ovl_links_at(n->ls, i))->addr);
+
+		if (b >= 0)
+			have[b]++;
+	}
+	for (size_t i = cnt; i-- > 0 && ovl_links_count(n->ls) > n->cfg.max_links;) {
+		struct ovl_link *l = ovl_links_at(n->ls, i);
+		struct nlink *x = nl(l);
+		int b = nd_bucket(n, &ovl_link_peer(l)->addr);
+
+		if (!x || x->tag == OVL_KIND_SHORTCUT ||
+		    now - x->since < 4ull * n->cfg.maintain_ms ||
+		    nd_is_near(n, &ovl_link_peer(l)->addr) || b < 0 ||
+		    have[b] <= n->cfg.far_per_class)
+			continue;
+		have[b]--;
+		ovl_link_close(n->ls, l, now, "trimmed: surplus link");
+	}
+}
+
+/*
+ * Leaf-set exchange cannot repair two interleaved chains (each only hears of
+ * its own members), and a join during a rush can end in a local minimum
+ * that starts one. So each round we ask for our place once more, through a
+ * random link that is not a neighbour: the request arrives from far away and
+ * greedy routing takes it to our true neighbours, whichever chain they are in.
+ */
+static void probe_from_afar(struct ovl_node *n, uint64_t now, struct ovl_link *const *near,
+                            size_t n_near)
+{
+	size_t cnt = ovl_links_count(n->ls), far = 0, pick;
+	uint32_t r;
+
+	if (cnt <= n_near)
+		return;
+	n->cb.random(n->cb.ctx, &r, sizeof(r));
+	pick = r % (cnt - n_near);
+	for (size_t i = 0; i < cnt; i++) {
+		struct ovl_link *l = ovl_links_at(n->ls, i);
+		bool is_near = false;
+
+		for (size_t j = 0; j < n_near; j++)
+			is_near |= near[j] == l;
+		if (is_near)
+			continue;
+		if (far++ == pick) {
+			nd_send_ctm(n, now, l, &n->self.addr, RF_NEAREST | RF_NOT_SRC,
+			            OVL_KIND_NEAR);
+			return;
+		}
+	}
+}
+
+static void maintain(struct ovl_node *n, uint64_t now)
+{
+	struct ovl_link *near[2 * NEIGH_MAX];
+	size_t m = nd_near(n, near, 2 * NEIGH_MAX);
+	struct ovl_link *s[NEIGH_MAX], *p[NEIGH_MAX];
+
+	/* Leaf-set exchange: neighbours learn of better neighbours. */
+	for (size_t i = 0; i < m; i++)
+		send_neighbours(n, now, NM_LEAFSET, near[i]);
+	/* A short side means the ring around us broke: ask again where we belong. */
+	if ((side(n, true, s, n->cfg.leaf_per_side) < n->cfg.leaf_per_side ||
+	     side(n, false, p, n->cfg.leaf_per_side) < n->cfg.leaf_per_side) &&
+	    ovl_links_count(n->ls) > 0 && now - n->last_self_ctm >= n->cfg.maintain_ms) {
+		nd_send_ctm(n, now, NULL, &n->self.addr, RF_NEAREST | RF_NOT_SRC, OVL_KIND_NEAR);
+		n->last_self_ctm = now;
+	}
+	probe_from_afar(n, now, near, m);
+	fill_buckets(n, now);
+	trim(n, now);
+	/* Leaf links to bootstraps are done once we are placed. */
+	for (size_t i = 0; i < ovl_links_count(n->ls); i++) {
+		struct nlink *x = nl(ovl_links_at(n->ls, i));
+
+		if (x && x->tag == OVL_KIND_LEAF && m >= 2 * n->cfg.leaf_per_side &&
+		    now - x->since >= 2ull * n->cfg.maintain_ms)
+			x->tag = OVL_KIND_FAR;
+	}
+}
+
+/* Through a random bootstrap, ask for our place again: if it sits in another
+ * partition of the ring, this is how the two merge. */
+static void rejoin(struct ovl_node *n, uint64_t now)
+{
+	const struct ovl_endpoint *ep;
+	uint32_t r;
+
+	if (n->cfg.n_bootstrap == 0)
+		return;
+	n->cb.random(n->cb.ctx, &r, sizeof(r));
+	ep = &n->cfg.bootstrap[r % n->cfg.n_bootstrap];
+	for (size_t i = 0; i < ovl_links_count(n->ls); i++) {
+		struct ovl_link *l = ovl_links_at(n->ls, i);
+
+		if (ovl_ep_eq(ovl_link_endpoint(l), ep)) {
+			nd_send_ctm(n, now, l, &n->self.addr, RF_NEAREST | RF_NOT_SRC,
+			            OVL_KIND_NEAR);
+			return;
+		}
+	}
+	if (ovl_links_connect(n->ls, now, ep, NULL) == 0) {
+		n->via_pending = true;
+		n->via_ep = *ep;
+	}
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+uint64_t ovl_node_tick(struct ovl_node *n, uint64_t now)
+{
+	uint64_t next;
+
+	n->now = now;
+	if (n->state == OVL_NODE_IDLE || n->state == OVL_NODE_LEAVING)
+		return UINT64_MAX;
+	if ((n->state == OVL_NODE_SOLO || (n->state == OVL_NODE_JOINING && !n->boot_busy)) &&
+	    now >= n->retry_at && !n->boot_busy) {
+		shuffle(n);
+		try_bootstrap(n, now);
+	}
+	if (n->state == OVL_NODE_RUNNING && ovl_links_count(n->ls) == 0 &&
+	    ovl_links_pending(n->ls) == 0) {
+		/* Lost every link: start over. */
+		set_state(n, OVL_NODE_JOINING);
+		n->retry_ms = n->cfg.retry_min_ms;
+		n->retry_at = now;
+		shuffle(n);
+		try_bootstrap(n, now);
+	}
+	if (now >= n->next_maintain) {
+		if (n->state == OVL_NODE_RUNNING)
+			maintain(n, now);
+		n->next_maintain = now + n->cfg.maintain_ms;
+	}
+	if (now >= n->next_rejoin) {
+		if (n->state == OVL_NODE_RUNNING || n->state == OVL_NODE_SOLO)
+			rejoin(n, now);
+		n->next_rejoin = now + n->cfg.rejoin_ms;
+	}
+	next = ovl_links_tick(n->ls, now);
+	next = min_u64(next, n->next_maintain);
+	next = min_u64(next, n->next_rejoin);
+	if (n->state == OVL_NODE_SOLO || (n->state == OVL_NODE_JOINING && !n->boot_busy))
+		next = min_u64(next, n->retry_at);
+	return next > now ? next : now + 1;
+}
+
+void ovl_node_leave(struct ovl_node *n, uint64_t now)
+{
+	struct ovl_link *near[2 * NEIGH_MAX];
+	size_t m;
+
+	n->now = now;
+	if (n->state == OVL_NODE_IDLE || n->state == OVL_NODE_LEAVING)
+		return;
+	m = nd_near(n, near, 2 * NEIGH_MAX);
+	/* Neighbours get our leaf set so they can link to each other at once. */
+	for (size_t i = 0; i < m; i++)
+		send_neighbours(n, now, NM_LEAVE, near[i]);
+	while (ovl_links_count(n->ls) > 0)
+		ovl_link_close(n->ls, ovl_links_at(n->ls, 0), now, "leaving");
+	set_state(n, OVL_NODE_LEAVING);
+}
+
+int ovl_node_route(struct ovl_node *n, uint64_t now, const struct cert_addr *dst,
+                   enum ovl_route_mode mode, uint8_t proto, const uint8_t *payload, size_t len,
+                   uint32_t *id)
+{
+	uint32_t mid = ++n->next_id;
+
+	n->now = now;
+	if (!dst || proto < OVL_PROTO_USER || (len && !payload))
+		return -EINVAL;
+	if (len > OVL_ROUTE_MTU)
+		return -EMSGSIZE;
+	if (id)
+		*id = mid;
+	return nd_route(n, now, &n->self.addr, dst, mode == OVL_ROUTE_NEAREST ? RF_NEAREST : 0, 0,
+	                proto, mid, NULL, 0, payload, len);
+}
+
+int ovl_node_trace(struct ovl_node *n, uint64_t now, const struct cert_addr *dst, uint32_t *id)
+{
+	uint32_t mid = ++n->next_id;
+
+	n->now = now;
+	if (id)
+		*id = mid;
+	return nd_route(n, now, &n->self.addr, dst, RF_NEAREST | RF_TRACE, 0, RP_TRACE, mid, NULL,
+	                0, NULL, 0);
+}
+
+int ovl_node_connect_to(struct ovl_node *n, uint64_t now, const struct cert_addr *dst,
+                        enum ovl_link_kind kind)
+{
+	n->now = now;
+	if ((unsigned)kind >= OVL_KIND_MAX)
+		return -EINVAL;
+	if (ovl_links_find(n->ls, dst))
+		return 0;
+	return nd_send_ctm(n, now, NULL, dst, 0, kind);
+}
+
+/* ---- status ----------------------------------------------------------------- */
+
+const struct cert_info *ovl_node_self(const struct ovl_node *n)
+{
+	return &n->self;
+}
+
+enum ovl_node_state ovl_node_state(const struct ovl_node *n)
+{
+	return n->state;
+}
+
+size_t ovl_node_endpoints(const struct ovl_node *n, struct ovl_endpoint *out, size_t max)
+{
+	return nd_candidates(n, out, max);
+}
+
+size_t ovl_node_links(const struct ovl_node *n, struct ovl_node_link *out, size_t max)
+{
+	size_t cnt = ovl_links_count(n->ls);
+
+	for (size_t i = 0; i < cnt && i < max; i++) {
+		struct ovl_link *l = ovl_links_at(n->ls, i);
+		struct nlink *x = nl(l);
+		struct ovl_node_link *o = &out[i];
+
+		o->addr = ovl_link_peer(l)->addr;
+		memcpy(o->name, ovl_link_peer(l)->name, sizeof(o->name));
+		o->endpoint = *ovl_link_endpoint(l);
+		o->rtt_ms = ovl_link_rtt_ms(l);
+		if (nd_is_near(n, &o->addr))
+			o->kind = OVL_KIND_NEAR;
+		else if (x && (x->tag == OVL_KIND_LEAF || x->tag == OVL_KIND_SHORTCUT))
+			o->kind = x->tag;
+		else
+			o->kind = OVL_KIND_FAR;
+	}
+	return cnt;
+}
+
+bool ovl_node_neighbours(const struct ovl_node *n, struct cert_addr *pred, struct cert_addr *succ)
+{
+	struct ovl_link *s[1], *p[1];
+
+	if (side(n, true, s, 1) == 0 || side(n, false, p, 1) == 0)
+		return false;
+	*succ = ovl_link_peer(s[0])->addr;
+	*pred = ovl_link_peer(p[0])->addr;
+	return true;
+}
+
+struct ovl_links *ovl_node_links_engine(struct ovl_node *n)
+{
+	return n->ls;
+}

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: MIT
+/*
+ * node — one overlay node as a sans-I/O engine: the ring routing table
+ * (leaf set and far links by distance class), Brunet-style join through
+ * bootstrap nodes with connect-to-me (CTM) requests, greedy routing by ring
+ * distance, maintenance (leaf-set exchange, repair, partition merge) and
+ * graceful leave. Built on overlay/link.h; driven exactly like it: feed
+ * datagrams and time, get datagrams, events and the next deadline.
+ * Protocol: docs/overlay.md.
+ */
+#ifndef GVPN_OVERLAY_NODE_H
+#define GVPN_OVERLAY_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "cert.h"
+#include "endpoint.h"
+#include "link.h"
+
+#define OVL_BOOTSTRAP_MAX  64
+#define OVL_CANDIDATES_MAX 8
+#define OVL_HOPS_MAX       64   /* hop limit of every routed message */
+#define OVL_ROUTE_MTU      1100 /* payload of a routed message */
+
+/* Protocol numbers of routed payloads: < 16 are the overlay's own. */
+#define OVL_PROTO_USER 16
+
+struct ovl_node_config {
+	struct ovl_crypto *crypto;     /* borrowed; outlives the node */
+	struct ovl_links_config links; /* .crypto is set from above */
+	struct ovl_endpoint bootstrap[OVL_BOOTSTRAP_MAX];
+	size_t n_bootstrap;
+	/* Our own local endpoints (the socket's), first candidates in CTMs. */
+	struct ovl_endpoint local[OVL_CANDIDATES_MAX];
+	size_t n_local;
+	unsigned leaf_per_side; /* near neighbours on each side (default 3, at least 2) */
+	unsigned far_per_class; /* far links per distance class and direction (default 1) */
+	unsigned max_links;     /* links kept after trimming (default 40) */
+	uint32_t maintain_ms;   /* leaf exchange and table upkeep period (default 5000) */
+	uint32_t rejoin_ms;     /* CTM to our own address again, partition merge (60000) */
+	uint32_t retry_min_ms;  /* bootstrap retry backoff (1000 .. retry_max_ms) */
+	uint32_t retry_max_ms;  /* (30000) */
+};
+/* Fills defaults (keeps crypto, bootstrap and local). */
+void ovl_node_config_default(struct ovl_node_config *cfg);
+
+enum ovl_route_mode {
+	OVL_ROUTE_EXACT,   /* deliver only at dst; an error comes back otherwise */
+	OVL_ROUTE_NEAREST, /* deliver at the live node closest to dst */
+};
+
+/* What a delivered routed message says about itself. */
+struct ovl_route_info {
+	struct cert_addr src, dst;
+	enum ovl_route_mode mode;
+	uint8_t proto;
+	uint8_t hops;
+	uint32_t id;
+};
+
+struct ovl_node_cb {
+	void *ctx;
+	void (*send)(void *ctx, const struct ovl_endpoint *to, const uint8_t *buf, size_t len);
+	void (*random)(void *ctx, void *buf, size_t len);
+	time_t (*wall)(void *ctx);
+	/* A routed message with proto >= OVL_PROTO_USER reached us. Optional. */
+	void (*deliver)(void *ctx, const struct ovl_route_info *info, const uint8_t *payload,
+	                size_t len);
+	/* A message we sent could not be delivered (reason: "no route", "hop limit",
+	 * "no such node"). Optional. */
+	void (*route_error)(void *ctx, uint32_t id, const struct cert_addr *dst,
+	                    const char *reason);
+	/* A trace we started finished: hops[0] is the first node after us;
+	 * reached is where the probe ended. Optional. */
+	void (*trace_done)(void *ctx, uint32_t id, const struct cert_addr *hops, size_t n_hops,
+	                   const struct cert_addr *reached);
+};
+
+enum ovl_node_state {
+	OVL_NODE_IDLE,    /* created, not started */
+	OVL_NODE_JOINING, /* looking for a bootstrap that answers */
+	OVL_NODE_SOLO,    /* nobody answered: a ring of one, retrying with backoff */
+	OVL_NODE_RUNNING, /* linked into the ring */
+	OVL_NODE_LEAVING, /* ovl_node_leave was called */
+	OVL_NODE_STATE_MAX,
+};
+const char *ovl_node_state_name(enum ovl_node_state s);
+
+/* Why a link exists, for status. */
+enum ovl_link_kind {
+	OVL_KIND_LEAF,     /* to a bootstrap, until we are placed */
+	OVL_KIND_NEAR,     /* leaf set: ring neighbours */
+	OVL_KIND_FAR,      /* distance-class link */
+	OVL_KIND_SHORTCUT, /* on demand, for traffic (later: vnet) */
+	OVL_KIND_MAX,
+};
+const char *ovl_link_kind_name(enum ovl_link_kind k);
+
+struct ovl_node;
+
+int ovl_node_new(const struct ovl_node_config *cfg, const struct ovl_node_cb *cb,
+                 struct ovl_node **out);
+void ovl_node_free(struct ovl_node *n);
+
+/* Begins joining through the bootstrap list (in random order). */
+void ovl_node_start(struct ovl_node *n, uint64_t now);
+void ovl_node_input(struct ovl_node *n, uint64_t now, const struct ovl_endpoint *from,
+                    const uint8_t *buf, size_t len);
+/* Runs what is due; returns the next deadline (ms, same clock as now). */
+uint64_t ovl_node_tick(struct ovl_node *n, uint64_t now);
+/* Graceful leave: tells the neighbours (who link to each other) and closes
+ * every link. The node is then idle; free it. */
+void ovl_node_leave(struct ovl_node *n, uint64_t now);
+
+/* Routes payload (at most OVL_ROUTE_MTU bytes) towards dst. *id (may be NULL)
+ * names the message in route_error. 0, -EINVAL, -EMSGSIZE, -EHOSTUNREACH (no links). */
+int ovl_node_route(struct ovl_node *n, uint64_t now, const struct cert_addr *dst,
+                   enum ovl_route_mode mode, uint8_t proto, const uint8_t *payload, size_t len,
+                   uint32_t *id);
+/* Sends a trace probe to dst (nearest mode); the answer comes to trace_done. */
+int ovl_node_trace(struct ovl_node *n, uint64_t now, const struct cert_addr *dst, uint32_t *id);
+/* Asks a peer to link to us directly (a CTM routed to dst, exact). For
+ * shortcuts; the link gets kind `kind`. */
+int ovl_node_connect_to(struct ovl_node *n, uint64_t now, const struct cert_addr *dst,
+                        enum ovl_link_kind kind);
+
+/* ---- status -------------------------------------------------------------- */
+
+const struct cert_info *ovl_node_self(const struct ovl_node *n);
+enum ovl_node_state ovl_node_state(const struct ovl_node *n);
+/* Our candidate endpoints: local ones, then reflexive ones peers reported. */
+size_t ovl_node_endpoints(const struct ovl_node *n, struct ovl_endpoint *out, size_t max);
+
+struct ovl_node_link {
+	struct cert_addr addr;
+	char name[CERT_NAME_MAX + 1];
+	enum ovl_link_kind kind;
+	struct ovl_endpoint endpoint;
+	uint32_t rtt_ms;
+};
+/* Fills up to max entries; returns how many links there are. */
+size_t ovl_node_links(const struct ovl_node *n, struct ovl_node_link *out, size_t max);
+/* The linked peers closest to us clockwise (succ) and counter-clockwise
+ * (pred); false if we have no link. */
+bool ovl_node_neighbours(const struct ovl_node *n, struct cert_addr *pred, struct cert_addr *succ);
+/* The underlying link engine, for counters. Borrowed. */
+struct ovl_links *ovl_node_links_engine(struct ovl_node *n);
+
+#endif
