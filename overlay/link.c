@@ -340,27 +340,10 @@ static void drop_prev(struct ovl_links *ls, struct ovl_link *l)
 	l->prev = NULL;
 }
 
-/* Grace for the session a new one replaced: packets in flight still open. */
+/* How long a replaced session stays open after the peer last used it. */
 static uint64_t prev_grace(const struct ovl_links *ls)
 {
 	return ls->cfg.dead_ms < 15000 ? ls->cfg.dead_ms : 15000;
-}
-
-/*
- * Which of two sessions of one link is current. Normally the newer. But two
- * handshakes that complete close together (both sides connected at once)
- * must end with both sides sending on the same one, so then the session
- * started by the lower address wins — a rule both sides compute alike.
- */
-static bool newer_wins(const struct ovl_links *ls, const struct session *cur,
-                       const struct session *fresh)
-{
-	uint64_t window = ls->cfg.hs_timeout_ms < ls->cfg.rekey_ms / 2 ? ls->cfg.hs_timeout_ms
-	                                                               : ls->cfg.rekey_ms / 2;
-
-	if (fresh->created - cur->created >= window)
-		return true;
-	return ovl_addr_cmp(&fresh->initiator_addr, &cur->initiator_addr) <= 0;
 }
 
 /* Puts s into the link to peer (new or existing); fires `up` for a new link. */
@@ -401,16 +384,11 @@ int lk_install(struct ovl_links *ls, struct session *s, const struct cert_info *
 		l->next = s;
 		return 0;
 	}
-	if (l->cur && !newer_wins(ls, l->cur, s)) {
-		/* The fresh one lost the tie-break: keep it for receiving only. */
-		drop_prev(ls, l);
-		l->prev = s;
-	} else {
-		drop_prev(ls, l);
-		l->prev = l->cur;
-		l->cur = s;
-		l->ep = s->ep;
-	}
+	/* A session we started and the peer confirmed is what we send on. */
+	drop_prev(ls, l);
+	l->prev = l->cur;
+	l->cur = s;
+	l->ep = s->ep;
 	l->prev_expire = now + prev_grace(ls);
 	ls->st.rekeys++;
 	return 0;
@@ -624,6 +602,11 @@ void lk_handle_data(struct ovl_links *ls, uint64_t now, const struct ovl_endpoin
 	if (!l || l->state != OVL_LINK_UP)
 		return;
 	l->last_rx = now;
+	/* The old session lives while the peer still uses it: after two
+	 * handshakes cross (both sides connected at once) each side may send
+	 * on a different one, and both must keep working. */
+	if (s == l->prev)
+		l->prev_expire = now + prev_grace(ls);
 	if (s == l->next) {
 		/* The initiator uses the new keys: so do we from now on. */
 		drop_prev(ls, l);

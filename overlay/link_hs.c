@@ -210,7 +210,6 @@ static void hs_fail(struct ovl_links *ls, struct link_hs *h, const char *reason)
 static int new_session(struct ovl_links *ls, struct link_hs *h, const struct ovl_hs_result *res,
                        uint64_t now, struct session **out)
 {
-	const struct cert_info *self = ovl_crypto_self(ls->cfg.crypto);
 	const uint8_t *k_ir = res->keys, *k_ri = res->keys + OVL_AEAD_KEY_LEN;
 	struct session *s = calloc(1, sizeof(*s));
 
@@ -225,7 +224,6 @@ static int new_session(struct ovl_links *ls, struct link_hs *h, const struct ovl
 	s->local = h->local;
 	s->remote = h->remote;
 	s->initiator = h->initiator;
-	s->initiator_addr = h->initiator ? self->addr : res->peer.addr;
 	s->created = now;
 	s->last_rx = now;
 	s->ep = h->ep;

@@ -50,11 +50,10 @@ struct session {
 	struct ovl_replay replay;
 	uint64_t created, last_rx;
 	bool initiator;
-	struct cert_addr initiator_addr; /* tie-break for simultaneous handshakes */
-	struct ovl_link *link;           /* NULL until installed */
-	struct link_hs *hs;              /* initiator: the handshake awaiting confirmation */
-	uint64_t confirm_sent;           /* responder: last CONFIRM, to repeat on request */
-	struct ovl_endpoint ep;          /* where the handshake ran */
+	struct ovl_link *link;  /* NULL until installed */
+	struct link_hs *hs;     /* initiator: the handshake awaiting confirmation */
+	uint64_t confirm_sent;  /* responder: last CONFIRM, to repeat on request */
+	struct ovl_endpoint ep; /* where the handshake ran */
 };
 
 struct link_hs {
