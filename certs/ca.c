@@ -71,6 +71,16 @@ static int set_name(X509_NAME *n, const char *cn)
 	               : -EIO;
 }
 
+/* O=<namespace>, CN=groupvpn CA: X.509 caps each at 64 characters, and a
+ * namespace may use all 64. */
+static int set_ca_name(X509_NAME *n, const char *ns)
+{
+	return X509_NAME_add_entry_by_NID(n, NID_organizationName, MBSTRING_UTF8,
+	                                  (const unsigned char *)ns, -1, -1, 0)
+	               ? set_name(n, "groupvpn CA")
+	               : -EIO;
+}
+
 /* A fresh, signed CRL with the given entries (may be NULL) and number. */
 static int crl_sign(const struct cert_ca *ca, const X509_CRL *base, ASN1_INTEGER *add_serial,
                     time_t now, uint64_t number, X509_CRL **out, struct cert_err *err)
@@ -150,7 +160,7 @@ int cert_ca_create(const struct cert_ca_params *p, struct cert_ca **out, struct 
 {
 	struct cert_ca *ca;
 	X509_CRL *crl = NULL;
-	char cn[CERT_NAMESPACE_MAX + 32], uri[CERT_NAMESPACE_MAX + 32];
+	char uri[CERT_NAMESPACE_MAX + 32];
 	int rc;
 
 	if (!cert_name_valid(p->namespace))
@@ -170,12 +180,11 @@ int cert_ca_create(const struct cert_ca_params *p, struct cert_ca **out, struct 
 	if ((rc = cert_network_parse(p->network, &ca->network, err)) < 0 ||
 	    (rc = cert_key_generate(p->algo, &ca->key, err)) < 0)
 		goto fail;
-	snprintf(cn, sizeof(cn), "groupvpn CA %s", p->namespace);
 	snprintf(uri, sizeof(uri), "URI:" CERT_NS_URI_PREFIX "%s", p->namespace);
 	rc = -EIO;
 	if (!(ca->cert = X509_new()) || !X509_set_version(ca->cert, X509_VERSION_3) ||
 	    random_serial(X509_get_serialNumber(ca->cert)) < 0 ||
-	    set_name(X509_get_subject_name(ca->cert), cn) < 0 ||
+	    set_ca_name(X509_get_subject_name(ca->cert), p->namespace) < 0 ||
 	    !X509_set_issuer_name(ca->cert, X509_get_subject_name(ca->cert)) ||
 	    !ASN1_TIME_set(X509_getm_notBefore(ca->cert), p->not_before) ||
 	    !ASN1_TIME_set(X509_getm_notAfter(ca->cert), p->not_after) ||
@@ -386,8 +395,8 @@ out:
 }
 
 /* group.json: {"namespace", "network", "algo"}, nothing else. */
-static int read_group_json(const char *dir, char *ns, struct cert_network *net,
-                           enum cert_algo *algo, struct cert_err *err)
+int cert_group_json_read(const char *dir, char *ns, struct cert_network *net, enum cert_algo *algo,
+                         struct cert_err *err)
 {
 	char path[4096], *text = NULL;
 	const char *k, *s_ns = NULL, *s_net = NULL, *s_algo = NULL;
@@ -468,7 +477,7 @@ int cert_ca_cert_check(X509 *ca, const char *ns, struct cert_err *err)
 	}
 	/* A CA that names a namespace must name ours; one that names none is fine
 	 * (a CA made with the stock openssl command line). Read the SAN alone: the
-	 * CA's CN ("groupvpn CA <ns>") is no node name, so cert_info_get() would
+	 * CA's CN ("groupvpn CA") is no node name, so cert_info_get() would
 	 * always fail here and let any namespace through. */
 	memset(&dummy, 0, sizeof(dummy));
 	if (ns && X509_get_ext_by_NID(ca, NID_subject_alt_name, -1) >= 0) {
@@ -477,8 +486,8 @@ int cert_ca_cert_check(X509 *ca, const char *ns, struct cert_err *err)
 
 		if (dummy.namespace[0] && (rc < 0 || strcmp(dummy.namespace, ns) != 0))
 			return cert_errf(err, -EINVAL,
-					 "CA certificate belongs to namespace '%.64s', not '%s'",
-					 dummy.namespace, ns);
+			                 "CA certificate belongs to namespace '%.64s', not '%s'",
+			                 dummy.namespace, ns);
 	}
 	return 0;
 }
@@ -495,7 +504,7 @@ int cert_ca_load_dir(const char *dir, struct cert_ca **out, struct cert_err *err
 	ca = calloc(1, sizeof(*ca));
 	if (!ca)
 		return cert_errf(err, -ENOMEM, "out of memory");
-	if ((rc = read_group_json(dir, ca->namespace, &ca->network, &ca->algo, err)) < 0)
+	if ((rc = cert_group_json_read(dir, ca->namespace, &ca->network, &ca->algo, err)) < 0)
 		goto fail;
 	path_join(path, sizeof(path), dir, "ca.key");
 	if (stat(path, &st) == 0 && (st.st_mode & 077)) {

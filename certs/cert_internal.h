@@ -45,6 +45,9 @@ bool cert_crl_signed_by(X509_CRL *crl, X509 *ca);
 int cert_san_read(X509 *x, struct cert_info *info, struct cert_err *err);
 /* Checks that ca is a usable self-signed group CA certificate for namespace ns. */
 int cert_ca_cert_check(X509 *ca, const char *ns, struct cert_err *err);
+/* Reads dir/group.json: namespace (into ns, CERT_NAMESPACE_MAX + 1), network, algo. */
+int cert_group_json_read(const char *dir, char *ns, struct cert_network *net, enum cert_algo *algo,
+                         struct cert_err *err);
 /* Converts an ASN1_INTEGER serial to lowercase hex without leading zeros. */
 int cert_serial_hex(const ASN1_INTEGER *s, char out[CERT_SERIAL_HEX + 1]);
 /* ASN1_TIME → time_t; -EINVAL if out of range. */

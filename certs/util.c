@@ -315,7 +315,9 @@ int cert_file_read(const char *path, size_t max, char **out, size_t *len, struct
 	size_t have = 0, cap;
 	int fd, rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: opening a FIFO with no writer must not hang; a regular
+	 * file ignores the flag. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return cert_errf(err, -errno, "%s: %s", path, strerror(errno));
 	if (fstat(fd, &st) < 0) {

@@ -61,24 +61,28 @@ fail:
 
 int cert_trust_load_ca_dir(const char *dir, struct cert_trust **out, struct cert_err *err)
 {
-	struct cert_ca *ca = NULL;
-	char *ca_pem = NULL, *crl_pem = NULL, net[CERT_NET_STR];
+	char path[4096], ns[CERT_NAMESPACE_MAX + 1], net[CERT_NET_STR], *ca = NULL, *crl = NULL;
+	struct cert_network network;
+	enum cert_algo algo;
+	size_t ca_len, crl_len;
 	int rc;
 
-	/* Loading the whole CA checks every file against every other. A
-	 * verifier that holds only ca.crt + crl.pem uses cert_trust_new(). */
-	if ((rc = cert_ca_load_dir(dir, &ca, err)) < 0)
+	/* A verifier needs the public half only: ca.crt, crl.pem, group.json. */
+	if ((rc = cert_group_json_read(dir, ns, &network, &algo, err)) < 0)
 		return rc;
-	cert_network_format(cert_ca_network(ca), net);
-	if ((rc = cert_x509_to_pem(cert_ca_x509(ca), &ca_pem, err)) < 0 ||
-	    (rc = cert_crl_to_pem(cert_ca_crl(ca), &crl_pem, err)) < 0)
+	cert_network_format(&network, net);
+	snprintf(path, sizeof(path), "%s/ca.crt", dir);
+	if ((rc = cert_file_read(path, CERT_PEM_MAX, &ca, &ca_len, err)) < 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/crl.pem", dir);
+	if ((rc = cert_file_read(path, CERT_PEM_MAX, &crl, &crl_len, err)) < 0)
 		goto out;
-	rc = cert_trust_new(ca_pem, strlen(ca_pem), crl_pem, strlen(crl_pem), cert_ca_namespace(ca),
-	                    net, out, err);
+	rc = cert_trust_new(ca, ca_len, crl, crl_len, ns, net, out, err);
+	if (rc < 0)
+		cert_err_prefix(err, rc, "%.200s: ", dir);
 out:
-	free(ca_pem);
-	free(crl_pem);
-	cert_ca_free(ca);
+	free(ca);
+	free(crl);
 	return rc;
 }
 

@@ -576,9 +576,11 @@ static int show_ca(X509 *x, bool as_json)
 	time_t t0 = 0, t1 = 0;
 	struct tm tm;
 
-	ASN1_TIME_to_tm(X509_get0_notBefore(x), &tm);
+	if (!ASN1_TIME_to_tm(X509_get0_notBefore(x), &tm))
+		return fail("CA certificate: notBefore is malformed");
 	t0 = timegm(&tm);
-	ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm);
+	if (!ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm))
+		return fail("CA certificate: notAfter is malformed");
 	t1 = timegm(&tm);
 	iso8601(t0, nb);
 	iso8601(t1, na);

@@ -1592,6 +1592,69 @@ static void expect_load_fails(const struct cadir *c, int want, const char *part)
 	assert_null(t);
 }
 
+/* A problem with ca.key: the CA will not load, but a verifier, which never
+ * reads the private key, still does. */
+static void expect_key_problem(const struct cadir *c, int want, const char *part)
+{
+	struct cert_err err = {{0}};
+	struct cert_ca *ca = NULL;
+	struct cert_trust *t = NULL;
+
+	assert_err(cert_ca_load_dir(c->dir, &ca, &err), want, err);
+	assert_msg_has(err.msg, part);
+	assert_null(ca);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(cert_trust_load_ca_dir(c->dir, &t, &err), 0);
+	assert_non_null(t);
+	cert_trust_free(t);
+}
+
+/* Regression: a 53..64-character namespace overflowed the CA's 64-character CN. */
+static void test_ca_with_longest_namespace(void **state)
+{
+	char ns[CERT_NAMESPACE_MAX + 1];
+	struct cert_ca *ca;
+
+	(void)state;
+	memset(ns, 'a', CERT_NAMESPACE_MAX);
+	ns[CERT_NAMESPACE_MAX] = '\0';
+	ca = h_ca(ns, NET, CERT_ALGO_ED25519);
+	assert_string_equal(cert_ca_namespace(ca), ns);
+	cert_ca_free(ca);
+}
+
+/* Regression: opening a FIFO with no writer blocked for ever. */
+static void test_file_read_refuses_fifo_without_hanging(void **state)
+{
+	char dir[64], path[128], *out = NULL;
+	struct cert_err err = {{0}};
+	size_t len;
+
+	(void)state;
+	h_tmpdir(dir);
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_err(cert_file_read(path, 1024, &out, &len, &err), -EINVAL, err);
+	assert_msg_has(err.msg, "not a regular file");
+	assert_null(out);
+	h_rmtree(dir);
+}
+
+/* A verifier needs ca.crt, crl.pem and group.json only: never the CA key. */
+static void test_trust_loads_from_public_files_only(void **state)
+{
+	struct cadir *c = *state;
+	struct cert_err err = {{0}};
+	struct cert_trust *t = NULL;
+	char path[192];
+
+	cadir_file(c, "ca.key", path);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(cert_trust_load_ca_dir(c->dir, &t, &err), 0);
+	assert_string_equal(cert_trust_namespace(t), NS);
+	cert_trust_free(t);
+}
+
 static void test_ca_dir_round_trip(void **state)
 {
 	struct cadir *c = *state;
@@ -1707,9 +1770,9 @@ static void test_ca_dir_key_is_0600_and_load_refuses_0644(void **state)
 	assert_int_equal(st.st_mode & 07777, 0644);
 	cadir_file(c, "ca.key", path);
 	assert_int_equal(chmod(path, 0644), 0);
-	expect_load_fails(c, -EPERM, "0644");
+	expect_key_problem(c, -EPERM, "0644");
 	assert_int_equal(chmod(path, 0640), 0);
-	expect_load_fails(c, -EPERM, "ca.key");
+	expect_key_problem(c, -EPERM, "ca.key");
 	assert_int_equal(chmod(path, 0400), 0);
 	{
 		struct cert_ca *ca = NULL;
@@ -1794,10 +1857,10 @@ static void test_ca_dir_load_refuses_foreign_key(void **state)
 	assert_int_equal(cert_key_to_pem(k, &pem, &err), 0);
 	cadir_file(c, "ca.key", path);
 	assert_int_equal(cert_file_write_atomic(path, pem, strlen(pem), 0600, &err), 0);
-	expect_load_fails(c, -EINVAL, "does not match");
+	expect_key_problem(c, -EINVAL, "does not match");
 	/* Garbage in ca.key. */
 	assert_int_equal(cert_file_write_atomic(path, "junk\n", 5, 0600, &err), 0);
-	expect_load_fails(c, -EINVAL, "private key");
+	expect_key_problem(c, -EINVAL, "private key");
 	cert_secret_free(pem);
 	EVP_PKEY_free(k);
 	cert_ca_free(other);
@@ -2094,6 +2157,7 @@ int main(void)
 #undef G
 #define D(t) cmocka_unit_test_setup_teardown(t, cadir_setup, cadir_teardown)
 	        D(test_ca_dir_round_trip),
+	        D(test_trust_loads_from_public_files_only),
 	        cmocka_unit_test(test_ca_dir_p256_round_trip),
 	        D(test_ca_dir_save_refuses_existing_ca),
 	        D(test_ca_dir_key_is_0600_and_load_refuses_0644),
@@ -2108,6 +2172,8 @@ int main(void)
 	        cmocka_unit_test(test_file_write_atomic_readers_see_old_or_new),
 	        cmocka_unit_test(test_file_write_atomic_failure_leaves_no_temp_file),
 	        cmocka_unit_test(test_file_read_enforces_cap_and_regular_files),
+	        cmocka_unit_test(test_file_read_refuses_fifo_without_hanging),
+	        cmocka_unit_test(test_ca_with_longest_namespace),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
