@@ -157,7 +157,8 @@ void lk_session_free(struct ovl_links *ls, struct session *s)
 static void link_free(struct ovl_links *ls, struct ovl_link *l)
 {
 	lk_session_free(ls, l->cur);
-	lk_session_free(ls, l->prev);
+	for (int i = 0; i < OLD_MAX; i++)
+		lk_session_free(ls, l->old[i]);
 	lk_session_free(ls, l->next);
 	free(l);
 }
@@ -228,6 +229,22 @@ static void reap(struct ovl_links *ls)
 			i++;
 		}
 	}
+}
+
+/*
+ * Every public entry point is bracketed by enter/leave. Callbacks may call
+ * back in (close a link from `up`, connect from `failed`); what goes down is
+ * freed only when the outermost call returns, never inside a callback frame.
+ */
+static void enter(struct ovl_links *ls)
+{
+	ls->depth++;
+}
+
+static void leave(struct ovl_links *ls)
+{
+	if (--ls->depth == 0)
+		reap(ls);
 }
 
 /* ---- links --------------------------------------------------------------- */
@@ -321,8 +338,9 @@ void lk_link_down(struct ovl_links *ls, struct ovl_link *l, const char *reason)
 	/* No datagram may reach this link's sessions any more. */
 	if (l->cur)
 		lk_idx_del(ls, l->cur->local);
-	if (l->prev)
-		lk_idx_del(ls, l->prev->local);
+	for (int i = 0; i < OLD_MAX; i++)
+		if (l->old[i])
+			lk_idx_del(ls, l->old[i]->local);
 	if (l->next)
 		lk_idx_del(ls, l->next->local);
 	ovl_addr_short(&l->peer.addr, who, sizeof(who));
@@ -333,17 +351,39 @@ void lk_link_down(struct ovl_links *ls, struct ovl_link *l, const char *reason)
 		link_free(ls, l); /* out of memory: free now rather than leak */
 }
 
-/* Retires l's previous session. */
-static void drop_prev(struct ovl_links *ls, struct ovl_link *l)
-{
-	lk_session_free(ls, l->prev);
-	l->prev = NULL;
-}
-
 /* How long a replaced session stays open after the peer last used it. */
 static uint64_t prev_grace(const struct ovl_links *ls)
 {
 	return ls->cfg.dead_ms < 15000 ? ls->cfg.dead_ms : 15000;
+}
+
+/* When an old session closes: grace after the later of retirement and last use. */
+static uint64_t old_expiry(const struct ovl_links *ls, const struct session *s)
+{
+	return (s->last_rx > s->retired ? s->last_rx : s->retired) + prev_grace(ls);
+}
+
+/* Makes s current; the former current joins the old ones (the stalest leaves). */
+static void make_current(struct ovl_links *ls, struct ovl_link *l, struct session *s, uint64_t now)
+{
+	int slot = 0;
+
+	if (l->cur) {
+		for (int i = 0; i < OLD_MAX; i++) {
+			if (!l->old[i]) {
+				slot = i;
+				break;
+			}
+			if (old_expiry(ls, l->old[i]) < old_expiry(ls, l->old[slot]))
+				slot = i;
+		}
+		lk_session_free(ls, l->old[slot]);
+		l->old[slot] = l->cur;
+		l->cur->retired = now;
+	}
+	l->cur = s;
+	l->ep = s->ep;
+	ls->st.rekeys++;
 }
 
 /* Puts s into the link to peer (new or existing); fires `up` for a new link. */
@@ -384,13 +424,10 @@ int lk_install(struct ovl_links *ls, struct session *s, const struct cert_info *
 		l->next = s;
 		return 0;
 	}
-	/* A session we started and the peer confirmed is what we send on. */
-	drop_prev(ls, l);
-	l->prev = l->cur;
-	l->cur = s;
-	l->ep = s->ep;
-	l->prev_expire = now + prev_grace(ls);
-	ls->st.rekeys++;
+	/* A session we started and the peer confirmed is what we send on; a
+	 * ping on it at once lets the peer switch to it within a round trip. */
+	make_current(ls, l, s, now);
+	l->next_ping = now;
 	return 0;
 }
 
@@ -448,10 +485,11 @@ void ovl_link_close(struct ovl_links *ls, struct ovl_link *l, uint64_t now, cons
 		n = REASON_MAX;
 	buf[0] = (uint8_t)n;
 	memcpy(buf + 1, reason, n);
+	enter(ls);
 	if (l->cur)
 		seal_send(ls, l->cur, &l->ep, IN_CLOSE, buf, 1 + n);
 	lk_link_down(ls, l, reason ? reason : "closed");
-	reap(ls);
+	leave(ls);
 }
 
 static void send_ping(struct ovl_links *ls, struct ovl_link *l, uint64_t now)
@@ -602,19 +640,10 @@ void lk_handle_data(struct ovl_links *ls, uint64_t now, const struct ovl_endpoin
 	if (!l || l->state != OVL_LINK_UP)
 		return;
 	l->last_rx = now;
-	/* The old session lives while the peer still uses it: after two
-	 * handshakes cross (both sides connected at once) each side may send
-	 * on a different one, and both must keep working. */
-	if (s == l->prev)
-		l->prev_expire = now + prev_grace(ls);
 	if (s == l->next) {
 		/* The initiator uses the new keys: so do we from now on. */
-		drop_prev(ls, l);
-		l->prev = l->cur;
-		l->cur = s;
 		l->next = NULL;
-		l->prev_expire = now + prev_grace(ls);
-		ls->st.rekeys++;
+		make_current(ls, l, s, now);
 	}
 	if (s == l->cur && !ovl_ep_eq(&l->ep, from)) {
 		char a[OVL_EP_STR_MAX], b[OVL_EP_STR_MAX];
@@ -644,6 +673,7 @@ void ovl_links_input(struct ovl_links *ls, uint64_t now, const struct ovl_endpoi
 		ls->st.rx_dropped++;
 		return;
 	}
+	enter(ls);
 	/* Decrypt in place in our own copy: the caller's buffer stays untouched. */
 	memcpy(copy, buf, len);
 	switch (copy[0]) {
@@ -663,7 +693,7 @@ void ovl_links_input(struct ovl_links *ls, uint64_t now, const struct ovl_endpoi
 		ls->st.rx_dropped++;
 		break;
 	}
-	reap(ls);
+	leave(ls);
 }
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
@@ -690,8 +720,14 @@ static uint64_t tick_link(struct ovl_links *ls, struct ovl_link *l, uint64_t now
 		return UINT64_MAX;
 	}
 	next = l->last_rx + ls->cfg.dead_ms;
-	if (l->prev && now >= l->prev_expire)
-		drop_prev(ls, l);
+	for (int i = 0; i < OLD_MAX; i++) {
+		if (l->old[i] && now >= old_expiry(ls, l->old[i])) {
+			lk_session_free(ls, l->old[i]);
+			l->old[i] = NULL;
+		}
+		if (l->old[i])
+			next = min_u64(next, old_expiry(ls, l->old[i]));
+	}
 	/* A next session the initiator never used: its handshake failed there. */
 	if (l->next && now - l->next->created >= ls->cfg.hs_timeout_ms + prev_grace(ls)) {
 		lk_session_free(ls, l->next);
@@ -699,8 +735,6 @@ static uint64_t tick_link(struct ovl_links *ls, struct ovl_link *l, uint64_t now
 	}
 	if (l->next)
 		next = min_u64(next, l->next->created + ls->cfg.hs_timeout_ms + prev_grace(ls));
-	if (l->prev)
-		next = min_u64(next, l->prev_expire);
 	if (now >= l->next_ping) {
 		send_ping(ls, l, now);
 		l->next_ping = now + ls->cfg.keepalive_ms;
@@ -723,6 +757,7 @@ uint64_t ovl_links_tick(struct ovl_links *ls, uint64_t now)
 {
 	uint64_t next = UINT64_MAX;
 
+	enter(ls);
 	lk_cookie_rotate(ls, now);
 	/* Links may go down (and leave the array) while we walk it: walk a copy
 	 * of the count backwards so removals (swap with last) are safe. */
@@ -733,7 +768,7 @@ uint64_t ovl_links_tick(struct ovl_links *ls, uint64_t now)
 	for (size_t i = 0; i < ls->n_hs; i++)
 		if (!ls->hss[i]->dead)
 			next = min_u64(next, lk_hs_tick(ls, ls->hss[i], now));
-	reap(ls);
+	leave(ls);
 	if (ls->n_links || ovl_links_pending(ls))
 		next = min_u64(next, now + COOKIE_ROTATE_MS);
 	return next;
@@ -754,7 +789,8 @@ int ovl_links_connect(struct ovl_links *ls, uint64_t now, const struct ovl_endpo
 		if (!h->dead && h->initiator && h->user_connect && ovl_ep_eq(&h->ep, ep))
 			return -EBUSY;
 	}
+	enter(ls);
 	rc = lk_hs_start(ls, now, ep, expect, true, NULL);
-	reap(ls);
+	leave(ls);
 	return rc;
 }

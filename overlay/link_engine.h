@@ -28,6 +28,7 @@ struct ovl_links {
 	uint64_t cookie_rotated;
 	bool cookie_ready;
 	struct ovl_links_stats st;
+	int depth;                     /* public calls in progress (callbacks may call in again) */
 	uint8_t buf[OVL_DATAGRAM_MAX]; /* scratch for outgoing datagrams */
 };
 

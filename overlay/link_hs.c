@@ -115,7 +115,8 @@ static bool send_hs(struct ovl_links *ls, struct link_hs *h, size_t off, size_t 
 	wire_put_u32(&w, (uint32_t)h->rx_len);
 	wire_put_u32(&w, (uint32_t)off);
 	wire_put_u16(&w, (uint16_t)len);
-	wire_put_bytes(&w, h->tx + off, len);
+	if (len)
+		wire_put_bytes(&w, h->tx + off, len); /* an ack alone has no data */
 	hs_send(ls, h, buf, wire_len(&w));
 	return true;
 }
@@ -282,7 +283,8 @@ static void hs_done(struct ovl_links *ls, struct link_hs *h, uint64_t now)
 		lk_session_free(ls, s);
 		goto out;
 	}
-	lk_send_confirm(ls, s, now);
+	if (s->link->state == OVL_LINK_UP) /* `up` may have closed it */
+		lk_send_confirm(ls, s, now);
 out:
 	OPENSSL_cleanse(res.keys, sizeof(res.keys));
 }

@@ -35,6 +35,7 @@ enum {
 #define COOKIE_ROTATE_MS  120000
 #define CONFIRM_REPEAT_MS 100
 #define REASON_MAX        96
+#define OLD_MAX           3 /* retired sessions a link keeps open */
 
 _Static_assert(HS_INIT_MIN + 0 <= OVL_DATAGRAM_MAX, "INIT must fit a datagram");
 _Static_assert(HS_HDR + HS_FRAG_MAX <= OVL_DATAGRAM_MAX, "HS must fit a datagram");
@@ -53,6 +54,7 @@ struct session {
 	struct ovl_link *link;  /* NULL until installed */
 	struct link_hs *hs;     /* initiator: the handshake awaiting confirmation */
 	uint64_t confirm_sent;  /* responder: last CONFIRM, to repeat on request */
+	uint64_t retired;       /* when it stopped being current */
 	struct ovl_endpoint ep; /* where the handshake ran */
 };
 
@@ -82,12 +84,15 @@ struct ovl_link {
 	struct ovl_links *ls;
 	struct cert_info peer;
 	struct ovl_endpoint ep, observed;
-	struct session *cur, *prev;
+	struct session *cur;
+	/* Sessions we no longer send on, still accepted until 15 s after the
+	 * peer last used them: after crossed handshakes and a rekey, the peer
+	 * may still be sending on any of them. */
+	struct session *old[OLD_MAX];
 	/* A session we responded to on an existing link: we send on it only
 	 * once the initiator has (WireGuard's rule), so a lost confirmation
 	 * never strands our traffic on keys the peer threw away. */
 	struct session *next;
-	uint64_t prev_expire;
 	enum ovl_link_state state;
 	uint64_t last_rx, next_ping, ping_sent_at;
 	uint32_t ping_id, srtt;
