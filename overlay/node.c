@@ -43,9 +43,9 @@ void ovl_node_config_default(struct ovl_node_config *cfg)
 	cfg->links.crypto = c;
 	cfg->leaf_per_side = 3;
 	cfg->far_per_class = 1;
-	cfg->max_links = 40;
+	cfg->max_links = 36; /* trimming lags a round: peaks stay within 40 */
 	cfg->maintain_ms = 5000;
-	cfg->rejoin_ms = 60000;
+	cfg->rejoin_ms = 600000;
 	cfg->retry_min_ms = 1000;
 	cfg->retry_max_ms = 30000;
 }
@@ -281,6 +281,7 @@ static void on_up(void *ctx, struct ovl_link *l)
 		set_state(n, OVL_NODE_RUNNING);
 	if (n->via_pending && ovl_ep_eq(ovl_link_endpoint(l), &n->via_ep)) {
 		n->via_pending = false;
+		x->tag = OVL_KIND_LEAF; /* closed once it has served (drop_leaf_links) */
 		nd_send_ctm(n, n->now, l, &n->self.addr, RF_NEAREST | RF_NOT_SRC, OVL_KIND_NEAR);
 		n->last_self_ctm = n->now;
 	}
@@ -444,6 +445,15 @@ static void shuffle(struct ovl_node *n)
 	n->boot_i = 0;
 }
 
+/* period × [0.5, 1.5): nodes started together do not rejoin together. */
+static uint64_t jitter(struct ovl_node *n, uint32_t period)
+{
+	uint32_t r;
+
+	n->cb.random(n->cb.ctx, &r, sizeof(r));
+	return period / 2 + (uint64_t)r % (period ? period : 1);
+}
+
 void ovl_node_start(struct ovl_node *n, uint64_t now)
 {
 	n->now = now;
@@ -452,7 +462,11 @@ void ovl_node_start(struct ovl_node *n, uint64_t now)
 	set_state(n, OVL_NODE_JOINING);
 	n->retry_ms = n->cfg.retry_min_ms;
 	n->next_maintain = now + n->cfg.maintain_ms;
-	n->next_rejoin = now + n->cfg.rejoin_ms;
+	/* One early rejoin, once the join rush around us has settled: a join
+	 * that ended in a local minimum is found out then, not ten minutes later. */
+	n->next_rejoin =
+	        now + jitter(n, 4 * n->cfg.maintain_ms < n->cfg.rejoin_ms ? 4 * n->cfg.maintain_ms
+	                                                                  : n->cfg.rejoin_ms);
 	shuffle(n);
 	try_bootstrap(n, now);
 }
@@ -529,7 +543,7 @@ static void trim(struct ovl_node *n, uint64_t now)
 		int b = nd_bucket(n, &ovl_link_peer(l)->addr);
 
 		if (!x || x->tag == OVL_KIND_SHORTCUT ||
-		    now - x->since < 4ull * n->cfg.maintain_ms ||
+		    now - x->since < 2ull * n->cfg.maintain_ms ||
 		    nd_is_near(n, &ovl_link_peer(l)->addr) || b < 0 ||
 		    have[b] <= n->cfg.far_per_class)
 			continue;
@@ -571,6 +585,42 @@ static void probe_from_afar(struct ovl_node *n, uint64_t now, struct ovl_link *c
 	}
 }
 
+/*
+ * A link to a bootstrap we joined or rejoined through has done its job once
+ * we are placed (a full leaf set): close it unless it is a neighbour or the
+ * only link in its bucket. Bootstraps would otherwise hold a link to every
+ * node that ever joined through them.
+ */
+static void drop_leaf_links(struct ovl_node *n, uint64_t now, size_t n_near)
+{
+	unsigned have[BUCKETS] = {0};
+	size_t cnt = ovl_links_count(n->ls);
+
+	if (n_near < 2 * n->cfg.leaf_per_side)
+		return;
+	for (size_t i = 0; i < cnt; i++) {
+		int b = nd_bucket(n, &ovl_link_peer(ovl_links_at(n->ls, i))->addr);
+
+		if (b >= 0)
+			have[b]++;
+	}
+	for (size_t i = cnt; i-- > 0;) {
+		struct ovl_link *l = ovl_links_at(n->ls, i);
+		struct nlink *x = l ? nl(l) : NULL;
+		int b;
+
+		if (!x || x->tag != OVL_KIND_LEAF || now - x->since < n->cfg.maintain_ms)
+			continue;
+		b = nd_bucket(n, &ovl_link_peer(l)->addr);
+		x->tag = OVL_KIND_FAR;
+		if (nd_is_near(n, &ovl_link_peer(l)->addr) || b < 0 ||
+		    have[b] <= n->cfg.far_per_class)
+			continue;
+		have[b]--;
+		ovl_link_close(n->ls, l, now, "placed: bootstrap link no longer needed");
+	}
+}
+
 static void maintain(struct ovl_node *n, uint64_t now)
 {
 	struct ovl_link *near[2 * NEIGH_MAX];
@@ -590,14 +640,7 @@ static void maintain(struct ovl_node *n, uint64_t now)
 	probe_from_afar(n, now, near, m);
 	fill_buckets(n, now);
 	trim(n, now);
-	/* Leaf links to bootstraps are done once we are placed. */
-	for (size_t i = 0; i < ovl_links_count(n->ls); i++) {
-		struct nlink *x = nl(ovl_links_at(n->ls, i));
-
-		if (x && x->tag == OVL_KIND_LEAF && m >= 2 * n->cfg.leaf_per_side &&
-		    now - x->since >= 2ull * n->cfg.maintain_ms)
-			x->tag = OVL_KIND_FAR;
-	}
+	drop_leaf_links(n, now, m);
 }
 
 /* Through a random bootstrap, ask for our place again: if it sits in another
@@ -660,7 +703,7 @@ uint64_t ovl_node_tick(struct ovl_node *n, uint64_t now)
 	if (now >= n->next_rejoin) {
 		if (n->state == OVL_NODE_RUNNING || n->state == OVL_NODE_SOLO)
 			rejoin(n, now);
-		n->next_rejoin = now + n->cfg.rejoin_ms;
+		n->next_rejoin = now + jitter(n, n->cfg.rejoin_ms);
 	}
 	next = ovl_links_tick(n->ls, now);
 	next = min_u64(next, n->next_maintain);

@@ -38,9 +38,9 @@ struct ovl_node_config {
 	size_t n_local;
 	unsigned leaf_per_side; /* near neighbours on each side (default 3, at least 2) */
 	unsigned far_per_class; /* far links per distance class and direction (default 1) */
-	unsigned max_links;     /* links kept after trimming (default 40) */
+	unsigned max_links;     /* links kept after trimming (default 36) */
 	uint32_t maintain_ms;   /* leaf exchange and table upkeep period (default 5000) */
-	uint32_t rejoin_ms;     /* CTM to our own address again, partition merge (60000) */
+	uint32_t rejoin_ms;     /* CTM through a bootstrap, partition merge (600000 ±50 %) */
 	uint32_t retry_min_ms;  /* bootstrap retry backoff (1000 .. retry_max_ms) */
 	uint32_t retry_max_ms;  /* (30000) */
 };
