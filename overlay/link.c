@@ -589,6 +589,7 @@ static struct ovl_link *confirm(struct ovl_links *ls, struct session *s, uint64_
 	if (!h || ovl_hs_result(h->tls, &res) < 0)
 		return NULL;
 	OPENSSL_cleanse(res.keys, sizeof(res.keys));
+	s->created = now; /* the rekey clock starts at confirmation */
 	s->hs = NULL;
 	h->sess = NULL;
 	if (h->rekey_of)
@@ -636,6 +637,7 @@ void lk_handle_data(struct ovl_links *ls, uint64_t now, const struct ovl_endpoin
 	/* Authentic: only now may the packet move the window or the endpoint. */
 	ovl_replay_update(&s->replay, ctr);
 	s->last_rx = now;
+	s->heard = true;
 	l = s->link ? s->link : confirm(ls, s, now);
 	if (!l || l->state != OVL_LINK_UP)
 		return;
@@ -711,6 +713,22 @@ static bool we_rekey(const struct ovl_links *ls, const struct ovl_link *l)
 	return ovl_addr_cmp(&self->addr, &l->peer.addr) < 0;
 }
 
+/*
+ * A responder repeats CONFIRM until the initiator is heard on the session:
+ * answering only the initiator's retransmissions (which back off to 3 s)
+ * left about 1.4 % of handshakes under 30 % loss to time out.
+ */
+static uint64_t repeat_confirm(struct ovl_links *ls, struct session *s, uint64_t now)
+{
+	uint64_t every = 2ull * ls->cfg.hs_rto_ms;
+
+	if (!s || s->initiator || s->heard || now - s->created >= ls->cfg.hs_timeout_ms)
+		return UINT64_MAX;
+	if (now - s->confirm_sent >= every)
+		lk_send_confirm(ls, s, now);
+	return s->confirm_sent + every;
+}
+
 static uint64_t tick_link(struct ovl_links *ls, struct ovl_link *l, uint64_t now)
 {
 	uint64_t next = UINT64_MAX;
@@ -740,6 +758,8 @@ static uint64_t tick_link(struct ovl_links *ls, struct ovl_link *l, uint64_t now
 		l->next_ping = now + ls->cfg.keepalive_ms;
 	}
 	next = min_u64(next, l->next_ping);
+	next = min_u64(next, repeat_confirm(ls, l->cur, now));
+	next = min_u64(next, repeat_confirm(ls, l->next, now));
 	if (!l->rekey && we_rekey(ls, l)) {
 		uint64_t due = l->cur->created + ls->cfg.rekey_ms;
 

@@ -55,6 +55,7 @@ struct session {
 	struct link_hs *hs;     /* initiator: the handshake awaiting confirmation */
 	uint64_t confirm_sent;  /* responder: last CONFIRM, to repeat on request */
 	uint64_t retired;       /* when it stopped being current */
+	bool heard;             /* a DATA from the peer arrived on it */
 	struct ovl_endpoint ep; /* where the handshake ran */
 };
 
