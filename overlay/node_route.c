@@ -129,7 +129,8 @@ int nd_route(struct ovl_node *n, uint64_t now, const struct cert_addr *src,
 	if (flags & RF_TRACE) {
 		if (n_path >= OVL_HOPS_MAX)
 			return -ELOOP;
-		memcpy(hop_path, path, n_path * sizeof(*path));
+		if (n_path) /* a trace starts with no path at all */
+			memcpy(hop_path, path, n_path * sizeof(*path));
 		hop_path[n_path++] = ovl_link_peer(l)->addr;
 		path = hop_path;
 	}

@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: MIT
+/*
+ * groupvpn-bootstrap — an overlay node without a TUN device, for public
+ * hosts: it serves joins and keeps the ring (later also the DHT). Needs no
+ * root: one UDP socket on an unprivileged port and a UNIX control socket.
+ * See docs/bootstrap.md "Running a bootstrap node".
+ *
+ * Exit codes: 0 stopped by SIGTERM/SIGINT, 1 failure (bundle, certificate,
+ * socket), 2 usage error.
+ */
+#define LOG_SUBSYS "bootstrap"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "cert.h"
+#include "control.h"
+#include "log.h"
+#include "runtime.h"
+
+#define EXIT_FAIL  1
+#define EXIT_USAGE 2
+
+#define TUNING_MAX_MS 86400000UL /* one day */
+
+static const char *prog = "groupvpn-bootstrap";
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: %s -c BUNDLE [--listen ADDR:PORT] [--control PATH]\n"
+	        "       [--log-level error|warn|info|debug] [--tuning KEY=MS]...\n"
+	        "\n"
+	        "Runs an overlay node without a TUN device: it answers joins and keeps the\n"
+	        "ring. It needs no root and never does anything privileged: run it as an\n"
+	        "unprivileged user (ports below 1024 would need CAP_NET_BIND_SERVICE).\n"
+	        "\n"
+	        "-c, --config BUNDLE  the node's config bundle (groupvpn-cert issue)\n"
+	        "--listen ADDR:PORT   UDP address, IPv4 (default: the bundle's 'listen',\n"
+	        "                     else %s; port 0 picks a free one)\n"
+	        "--control PATH       control socket for dhtctl (default: the bundle's\n"
+	        "                     'control_socket', else %s/NAMESPACE.sock)\n"
+	        "--log-level LEVEL    error, warn, info (default) or debug; logs go to stderr\n"
+	        "--tuning KEY=MS      protocol timers in milliseconds, for tests and labs:\n"
+	        "                     keepalive_ms, dead_ms, hs_timeout_ms (links);\n"
+	        "                     maintain_ms, rejoin_ms, retry_min_ms, retry_max_ms (ring)\n"
+	        "\n"
+	        "SIGTERM or SIGINT: leave the ring gracefully and exit 0.\n",
+	        prog, OVL_RT_DEFAULT_LISTEN, CTL_DEFAULT_DIR);
+}
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_FAIL;
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(run '%s --help' for usage)\n", prog);
+	return EXIT_USAGE;
+}
+
+/* KEY=MS into the node config; false for an unknown key or a bad number. */
+static bool apply_tuning(struct ovl_node_config *c, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	unsigned long v;
+	char *end;
+	size_t kl;
+
+	if (!eq || eq[1] < '0' || eq[1] > '9')
+		return false;
+	errno = 0;
+	v = strtoul(eq + 1, &end, 10);
+	if (errno || *end || v < 1 || v > TUNING_MAX_MS)
+		return false;
+	kl = (size_t)(eq - arg);
+#define KEY(name, field)                                                                           \
+	if (kl == strlen(name) && !strncmp(arg, name, kl)) {                                       \
+		field = (uint32_t)v;                                                               \
+		return true;                                                                       \
+	}
+	KEY("keepalive_ms", c->links.keepalive_ms)
+	KEY("dead_ms", c->links.dead_ms)
+	KEY("hs_timeout_ms", c->links.hs_timeout_ms)
+	KEY("maintain_ms", c->maintain_ms)
+	KEY("rejoin_ms", c->rejoin_ms)
+	KEY("retry_min_ms", c->retry_min_ms)
+	KEY("retry_max_ms", c->retry_max_ms)
+#undef KEY
+	return false;
+}
+
+struct app {
+	struct event_base *base;
+	struct ovl_runtime *rt;
+};
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct app *app = arg;
+
+	(void)what;
+	LOG(LOG_LVL_INFO, "%s: leaving the ring", strsignal((int)sig));
+	ovl_runtime_leave(app->rt);
+	event_base_loopexit(app->base, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	        {"config", required_argument, NULL, 'c'},
+	        {"listen", required_argument, NULL, 'l'},
+	        {"control", required_argument, NULL, 'C'},
+	        {"log-level", required_argument, NULL, 'L'},
+	        {"tuning", required_argument, NULL, 't'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
+	};
+	struct ovl_runtime_config cfg;
+	struct cert_bundle *bundle = NULL;
+	struct control *ctl = NULL;
+	struct event *sigterm = NULL, *sigint = NULL;
+	struct app app = {NULL, NULL};
+	struct cert_err cerr = {""};
+	struct cert_info self;
+	enum cert_verdict verdict;
+	enum log_level level = LOG_LVL_INFO;
+	const char *bundle_path = NULL, *control_path = NULL;
+	char err[OVL_RT_ERR_MAX], defctl[CTL_SOCK_PATH_MAX + 64], hex[CERT_ADDR_HEX_LEN + 1];
+	char ep[OVL_EP_STR_MAX];
+	int c, rc = EXIT_FAIL;
+
+	ovl_runtime_config_default(&cfg);
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			bundle_path = optarg;
+			break;
+		case 'l': {
+			struct ovl_endpoint lep;
+
+			if (ovl_ep_parse(optarg, true, &lep) < 0 || lep.family != 4)
+				return usage_error("--listen '%s': want an IPv4 a.b.c.d:port",
+				                   optarg);
+			cfg.listen = optarg;
+			break;
+		}
+		case 'C':
+			control_path = optarg;
+			break;
+		case 'L':
+			if (log_level_parse(optarg, &level) < 0)
+				return usage_error(
+				        "--log-level must be error, warn, info or debug");
+			break;
+		case 't':
+			if (!apply_tuning(&cfg.node, optarg))
+				return usage_error("--tuning '%s': want KEY=MS with KEY one of "
+				                   "keepalive_ms, dead_ms, hs_timeout_ms, "
+				                   "maintain_ms, rejoin_ms, retry_min_ms, "
+				                   "retry_max_ms and MS in 1..%lu",
+				                   optarg, TUNING_MAX_MS);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			return usage_error("bad option");
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (!bundle_path)
+		return usage_error("-c BUNDLE is required");
+	if (cfg.node.retry_min_ms > cfg.node.retry_max_ms)
+		return usage_error("--tuning: retry_min_ms must not exceed retry_max_ms");
+	if (cfg.node.links.dead_ms <= cfg.node.links.keepalive_ms)
+		return usage_error("--tuning: dead_ms must exceed keepalive_ms");
+	log_set_level(level);
+	signal(SIGPIPE, SIG_IGN); /* control clients that hang up */
+
+	if (cert_bundle_load(bundle_path, &bundle, &cerr) < 0) {
+		/* File errors name the path already; parse errors do not. */
+		if (!strncmp(cerr.msg, bundle_path, strlen(bundle_path)))
+			return fail("%s", cerr.msg);
+		return fail("%s: %s", bundle_path, cerr.msg);
+	}
+	verdict = cert_bundle_verify(bundle, time(NULL), &self, &cerr);
+	if (verdict != CERT_VALID) {
+		const char *v = cert_verdict_name(verdict);
+
+		if (!cerr.msg[0] || !strncmp(cerr.msg, v, strlen(v)))
+			fail("%s: refusing to run with this certificate: %s", bundle_path,
+			     cerr.msg[0] ? cerr.msg : v);
+		else
+			fail("%s: refusing to run with this certificate: %s: %s", bundle_path, v,
+			     cerr.msg);
+		goto out;
+	}
+	if (!control_path)
+		control_path = cert_bundle_setting(bundle, "control_socket");
+	if (!control_path) {
+		snprintf(defctl, sizeof(defctl), "%s/%s.sock", CTL_DEFAULT_DIR,
+		         cert_bundle_namespace(bundle));
+		control_path = defctl;
+	}
+
+	app.base = event_base_new();
+	if (!app.base) {
+		fail("cannot create the event loop");
+		goto out;
+	}
+	cfg.bundle = bundle;
+	if (ovl_runtime_new(app.base, &cfg, &app.rt, err, sizeof(err)) < 0) {
+		fail("%s", err);
+		goto out;
+	}
+	if (control_new(app.base, control_path, &ctl, err, sizeof(err)) < 0) {
+		fail("%s", err);
+		goto out;
+	}
+	if (ovl_runtime_register_commands(app.rt, ctl) < 0) {
+		fail("cannot register control commands");
+		goto out;
+	}
+	sigterm = evsignal_new(app.base, SIGTERM, on_signal, &app);
+	sigint = evsignal_new(app.base, SIGINT, on_signal, &app);
+	if (!sigterm || !sigint || evsignal_add(sigterm, NULL) < 0 ||
+	    evsignal_add(sigint, NULL) < 0) {
+		fail("cannot handle signals");
+		goto out;
+	}
+	if (ovl_runtime_start(app.rt) < 0) {
+		fail("cannot start the node");
+		goto out;
+	}
+	cert_addr_hex(&self.addr, hex);
+	ovl_ep_format(ovl_runtime_bound(app.rt), ep);
+	printf("%s: address %s, namespace %s, listening on %s, control %s\n", prog, hex,
+	       self.namespace, ep, control_path);
+	fflush(stdout);
+	LOG(LOG_LVL_INFO, "node %s (%s) up on %s", self.name, hex, ep);
+
+	if (event_base_dispatch(app.base) < 0) {
+		fail("event loop failed");
+		goto out;
+	}
+	rc = 0;
+out:
+	control_free(ctl);
+	ovl_runtime_free(app.rt);
+	if (sigterm)
+		event_free(sigterm);
+	if (sigint)
+		event_free(sigint);
+	if (app.base)
+		event_base_free(app.base);
+	cert_bundle_free(bundle);
+	return rc;
+}

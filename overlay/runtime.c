@@ -1,0 +1,677 @@
+// SPDX-License-Identifier: MIT
+/* runtime — libevent + UDP + clock around the sans-I/O node engine. */
+#define LOG_SUBSYS "runtime"
+#include "runtime.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/rand.h>
+
+#include "control.h"
+#include "log.h"
+
+#define RT_LEAVE_FLUSH_MS 500        /* ovl_runtime_leave waits at most this for socket space */
+#define RT_TIMER_MAX_MS   3600000ULL /* re-check at least hourly, whatever the engine says */
+#define RT_HOST_MAX       256
+
+/* A trace waiting for its answer from the network. */
+struct rt_trace {
+	struct rt_trace *next;
+	struct ctl_req *req;
+	uint32_t id;
+};
+
+struct ovl_runtime {
+	struct event_base *base;
+	int fd;
+	struct ovl_endpoint bound;
+	struct ovl_crypto *crypto;
+	struct ovl_node *node;
+	struct event *read_ev;
+	struct event *timer;
+	bool started, leaving, left;
+	uint64_t flush_deadline; /* while leaving */
+	struct ovl_runtime_stats st;
+	struct rt_trace *traces;
+	/* A trace being started: its answer may come before ovl_node_trace
+	 * returns its id (a trace to ourselves). */
+	struct ctl_req *tracing;
+	/* receive batch */
+	struct mmsghdr msgs[OVL_RT_BATCH];
+	struct iovec iov[OVL_RT_BATCH];
+	struct sockaddr_storage from[OVL_RT_BATCH];
+	uint8_t bufs[OVL_RT_BATCH][OVL_DATAGRAM_MAX + 1]; /* +1: to see oversized ones */
+};
+
+void ovl_runtime_config_default(struct ovl_runtime_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	ovl_node_config_default(&cfg->node);
+}
+
+uint64_t ovl_runtime_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- engine callbacks --------------------------------------------------------- */
+
+/* Waits up to the flush deadline for room in the socket buffer. */
+static bool wait_writable(struct ovl_runtime *rt)
+{
+	uint64_t now = ovl_runtime_now();
+	struct pollfd p = {.fd = rt->fd, .events = POLLOUT};
+
+	if (!rt->leaving || now >= rt->flush_deadline)
+		return false;
+	return poll(&p, 1, (int)(rt->flush_deadline - now)) == 1;
+}
+
+static void rt_send(void *ctx, const struct ovl_endpoint *to, const uint8_t *buf, size_t len)
+{
+	struct ovl_runtime *rt = ctx;
+	struct sockaddr_storage ss;
+	unsigned sl = 0;
+	char ep[OVL_EP_STR_MAX];
+
+	if (to->family != 4 || ovl_ep_to_sockaddr(to, &ss, &sl) < 0) {
+		rt->st.tx_errors++;
+		ovl_ep_format(to, ep);
+		LOG_RL(LOG_LVL_DEBUG, "cannot send to %s: the socket is IPv4 only", ep);
+		return;
+	}
+	for (int tries = 0; tries < 4; tries++) {
+		if (sendto(rt->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&ss,
+		           sl) >= 0) {
+			rt->st.tx_datagrams++;
+			return;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+			if (wait_writable(rt))
+				continue;
+			rt->st.tx_dropped++;
+			LOG_RL(LOG_LVL_DEBUG, "socket buffer full: datagram dropped");
+			return;
+		}
+		break;
+	}
+	rt->st.tx_errors++;
+	ovl_ep_format(to, ep);
+	LOG_RL(LOG_LVL_DEBUG, "sendto %s: %s", ep, strerror(errno));
+}
+
+static void rt_random(void *ctx, void *buf, size_t len)
+{
+	(void)ctx;
+	if (len > INT32_MAX || RAND_bytes(buf, (int)len) != 1) {
+		/* Predictable session indices and nonces are worse than stopping. */
+		LOG(LOG_LVL_ERROR, "RAND_bytes failed: no randomness, stopping");
+		abort();
+	}
+}
+
+static time_t rt_wall(void *ctx)
+{
+	(void)ctx;
+	return time(NULL);
+}
+
+static struct rt_trace **trace_find(struct ovl_runtime *rt, uint32_t id)
+{
+	struct rt_trace **pp;
+
+	for (pp = &rt->traces; *pp; pp = &(*pp)->next)
+		if ((*pp)->id == id)
+			return pp;
+	return NULL;
+}
+
+/* The request a trace answer is for, taken off the list; NULL if none. */
+static struct ctl_req *trace_take(struct ovl_runtime *rt, uint32_t id)
+{
+	struct rt_trace **pp = trace_find(rt, id), *t;
+	struct ctl_req *req;
+
+	if (!pp) {
+		req = rt->tracing; /* answered before ovl_node_trace returned */
+		rt->tracing = NULL;
+		return req;
+	}
+	t = *pp;
+	*pp = t->next;
+	req = t->req;
+	free(t);
+	return req;
+}
+
+static void rt_trace_done(void *ctx, uint32_t id, const struct cert_addr *hops, size_t n_hops,
+                          const struct cert_addr *reached)
+{
+	struct ovl_runtime *rt = ctx;
+	struct ctl_req *req = trace_take(rt, id);
+	char hex[CERT_ADDR_HEX_LEN + 1];
+	json_t *arr, *res;
+
+	if (!req)
+		return; /* timed out, or the client left */
+	arr = json_array();
+	for (size_t i = 0; arr && i < n_hops; i++) {
+		cert_addr_hex(&hops[i], hex);
+		json_array_append_new(arr, json_string(hex));
+	}
+	cert_addr_hex(reached, hex);
+	res = arr ? json_pack("{s:o,s:s}", "hops", arr, "reached", hex) : NULL;
+	ctl_req_reply(req, res);
+}
+
+static void rt_route_error(void *ctx, uint32_t id, const struct cert_addr *dst, const char *reason)
+{
+	struct ovl_runtime *rt = ctx;
+	struct ctl_req *req;
+
+	(void)dst;
+	/* Only ours: route errors for other senders' ids are not traces. */
+	if (!trace_find(rt, id) && !rt->tracing)
+		return;
+	req = trace_take(rt, id);
+	if (req)
+		ctl_req_fail(req, "trace failed: %s", reason);
+}
+
+/* ---- the loop ------------------------------------------------------------------- */
+
+static void rt_arm(struct ovl_runtime *rt, uint64_t deadline, uint64_t now)
+{
+	uint64_t d;
+	struct timeval tv;
+
+	if (rt->left || deadline == UINT64_MAX) {
+		evtimer_del(rt->timer);
+		return;
+	}
+	d = deadline > now ? deadline - now : 0;
+	if (d > RT_TIMER_MAX_MS)
+		d = RT_TIMER_MAX_MS;
+	tv.tv_sec = (time_t)(d / 1000);
+	tv.tv_usec = (suseconds_t)(d % 1000) * 1000;
+	evtimer_add(rt->timer, &tv);
+}
+
+void ovl_runtime_kick(struct ovl_runtime *rt)
+{
+	uint64_t now = ovl_runtime_now();
+
+	if (!rt->started || rt->left)
+		return;
+	rt_arm(rt, ovl_node_tick(rt->node, now), now);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	ovl_runtime_kick(arg);
+}
+
+static void read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ovl_runtime *rt = arg;
+	struct ovl_endpoint from;
+
+	(void)what;
+	for (int b = 0; b < OVL_RT_BATCHES && !rt->left; b++) {
+		uint64_t now;
+		int n;
+
+		for (int i = 0; i < OVL_RT_BATCH; i++) {
+			rt->iov[i].iov_base = rt->bufs[i];
+			rt->iov[i].iov_len = sizeof(rt->bufs[i]);
+			memset(&rt->msgs[i], 0, sizeof(rt->msgs[i]));
+			rt->msgs[i].msg_hdr.msg_name = &rt->from[i];
+			rt->msgs[i].msg_hdr.msg_namelen = sizeof(rt->from[i]);
+			rt->msgs[i].msg_hdr.msg_iov = &rt->iov[i];
+			rt->msgs[i].msg_hdr.msg_iovlen = 1;
+		}
+		n = recvmmsg(fd, rt->msgs, OVL_RT_BATCH, MSG_DONTWAIT, NULL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				LOG_RL(LOG_LVL_DEBUG, "recvmmsg: %s", strerror(errno));
+			break;
+		}
+		now = ovl_runtime_now();
+		for (int i = 0; i < n && !rt->left; i++) {
+			size_t len = rt->msgs[i].msg_len;
+
+			if ((rt->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || len > OVL_DATAGRAM_MAX) {
+				rt->st.rx_truncated++;
+				continue;
+			}
+			if (ovl_ep_from_sockaddr((struct sockaddr *)&rt->from[i], &from) < 0)
+				continue;
+			rt->st.rx_datagrams++;
+			ovl_node_input(rt->node, now, &from, rt->bufs[i], len);
+		}
+		if (n < OVL_RT_BATCH)
+			break;
+	}
+	ovl_runtime_kick(rt);
+}
+
+/* ---- set-up --------------------------------------------------------------------- */
+
+static int open_socket(struct ovl_runtime *rt, const char *listen, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct ovl_endpoint ep;
+	unsigned len = 0;
+	int e;
+
+	if (ovl_ep_parse(listen, true, &ep) < 0 || ep.family != 4) {
+		snprintf(err, errlen, "listen address '%s': want an IPv4 a.b.c.d:port", listen);
+		return -EINVAL;
+	}
+	ovl_ep_to_sockaddr(&ep, &ss, &len);
+	rt->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (rt->fd < 0 || bind(rt->fd, (struct sockaddr *)&ss, len) < 0 ||
+	    getsockname(rt->fd, (struct sockaddr *)&ss, &sl) < 0) {
+		e = errno;
+		snprintf(err, errlen, "UDP socket on %s: %s%s", listen, strerror(e),
+		         e == EACCES ? " (ports below 1024 need CAP_NET_BIND_SERVICE)" : "");
+		return -e;
+	}
+	return ovl_ep_from_sockaddr((struct sockaddr *)&ss, &rt->bound);
+}
+
+static bool ep_in(const struct ovl_endpoint *ep, const struct ovl_endpoint *set, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ovl_ep_eq(ep, &set[i]))
+			return true;
+	return false;
+}
+
+static bool is_any(const struct ovl_endpoint *ep)
+{
+	static const uint8_t zero[4];
+
+	return ep->family == 4 && !memcmp(ep->addr, zero, 4);
+}
+
+/* The bound address, or for 0.0.0.0 every up, non-loopback IPv4 interface
+ * address (127.0.0.1 only if there is none). */
+static size_t local_endpoints(const struct ovl_endpoint *bound, struct ovl_endpoint *out,
+                              size_t max)
+{
+	struct ifaddrs *ifs = NULL, *i;
+	size_t n = 0;
+
+	if (!is_any(bound)) {
+		out[0] = *bound;
+		return 1;
+	}
+	if (getifaddrs(&ifs) == 0) {
+		for (i = ifs; i && n < max; i = i->ifa_next) {
+			struct ovl_endpoint ep;
+
+			if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
+			    !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK) ||
+			    ovl_ep_from_sockaddr(i->ifa_addr, &ep) < 0)
+				continue;
+			ep.port = bound->port;
+			if (!ep_in(&ep, out, n))
+				out[n++] = ep;
+		}
+		freeifaddrs(ifs);
+	} else {
+		LOG(LOG_LVL_WARN, "getifaddrs: %s", strerror(errno));
+	}
+	if (n == 0) {
+		ovl_ep_parse("127.0.0.1:1", false, &out[0]);
+		out[0].port = bound->port;
+		n = 1;
+	}
+	return n;
+}
+
+/* Would a datagram to ep come to our own socket? */
+static bool is_self(const struct ovl_runtime *rt, const struct ovl_endpoint *ep,
+                    const struct ovl_node_config *cfg)
+{
+	if (ep->port != rt->bound.port)
+		return false;
+	if (ovl_ep_eq(ep, &rt->bound) || ep_in(ep, cfg->local, cfg->n_local))
+		return true;
+	return is_any(&rt->bound) && ep->addr[0] == 127;
+}
+
+/* "host:port" → IPv4 endpoints into cfg->bootstrap; failures are logged. */
+static void resolve_one(const struct ovl_runtime *rt, const char *entry,
+                        struct ovl_node_config *cfg)
+{
+	struct addrinfo hints = {
+	        .ai_family = AF_INET, .ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV};
+	struct addrinfo *res = NULL, *ai;
+	char host[RT_HOST_MAX];
+	const char *colon = strrchr(entry, ':');
+	size_t hl = colon ? (size_t)(colon - entry) : 0;
+	int rc;
+
+	if (entry[0] == '[') {
+		LOG(LOG_LVL_WARN, "bootstrap %s skipped: this node's socket is IPv4 only", entry);
+		return;
+	}
+	if (!colon || hl == 0 || hl >= sizeof(host)) {
+		LOG(LOG_LVL_WARN, "bootstrap %s skipped: not host:port", entry);
+		return;
+	}
+	memcpy(host, entry, hl);
+	host[hl] = '\0';
+	rc = getaddrinfo(host, colon + 1, &hints, &res);
+	if (rc != 0) {
+		LOG(LOG_LVL_WARN, "bootstrap %s skipped: %s", entry,
+		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		return;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		struct ovl_endpoint ep;
+		char s[OVL_EP_STR_MAX];
+
+		if (ovl_ep_from_sockaddr(ai->ai_addr, &ep) < 0 || ep.family != 4)
+			continue;
+		ovl_ep_format(&ep, s);
+		if (is_self(rt, &ep, cfg)) {
+			LOG(LOG_LVL_DEBUG, "bootstrap %s (%s) is this node: left out", entry, s);
+			continue;
+		}
+		if (ep_in(&ep, cfg->bootstrap, cfg->n_bootstrap))
+			continue;
+		if (cfg->n_bootstrap == OVL_BOOTSTRAP_MAX) {
+			LOG(LOG_LVL_WARN, "bootstrap %s (%s) skipped: at most %d endpoints", entry,
+			    s, OVL_BOOTSTRAP_MAX);
+			break;
+		}
+		cfg->bootstrap[cfg->n_bootstrap++] = ep;
+		LOG(LOG_LVL_DEBUG, "bootstrap %s: %s", entry, s);
+	}
+	freeaddrinfo(res);
+}
+
+int ovl_runtime_new(struct event_base *base, const struct ovl_runtime_config *cfg,
+                    struct ovl_runtime **out, char *err, size_t errlen)
+{
+	struct ovl_node_config ncfg = cfg->node;
+	const struct ovl_node_cb cb = {
+	        .send = rt_send,
+	        .random = rt_random,
+	        .wall = rt_wall,
+	        .trace_done = rt_trace_done,
+	        .route_error = rt_route_error,
+	};
+	struct ovl_node_cb ncb = cb;
+	struct ovl_runtime *rt;
+	const char *listen = cfg->listen;
+	int rc;
+
+	*out = NULL;
+	if (!base || !cfg->bundle)
+		return snprintf(err, errlen, "no event base or bundle"), -EINVAL;
+	if (!listen)
+		listen = cert_bundle_setting(cfg->bundle, "listen");
+	if (!listen)
+		listen = OVL_RT_DEFAULT_LISTEN;
+	rt = calloc(1, sizeof(*rt));
+	if (!rt)
+		return snprintf(err, errlen, "out of memory"), -ENOMEM;
+	rt->base = base;
+	rt->fd = -1;
+	if ((rc = open_socket(rt, listen, err, errlen)) < 0)
+		goto fail;
+	if ((rc = ovl_crypto_tls_new(cfg->bundle, &rt->crypto, err, errlen)) < 0)
+		goto fail;
+
+	ncfg.crypto = rt->crypto;
+	ncfg.links.crypto = rt->crypto;
+	ncfg.n_local = local_endpoints(&rt->bound, ncfg.local, OVL_CANDIDATES_MAX);
+	ncfg.n_bootstrap = 0;
+	for (size_t i = 0; i < cert_bundle_bootstrap_count(cfg->bundle); i++)
+		resolve_one(rt, cert_bundle_bootstrap(cfg->bundle, i), &ncfg);
+	if (ncfg.n_bootstrap == 0)
+		LOG(LOG_LVL_INFO, "no bootstrap endpoint to try: starting a ring of one");
+
+	ncb.ctx = rt;
+	if ((rc = ovl_node_new(&ncfg, &ncb, &rt->node)) < 0) {
+		snprintf(err, errlen, "overlay node: %s", strerror(-rc));
+		goto fail;
+	}
+	rt->read_ev = event_new(base, rt->fd, EV_READ | EV_PERSIST, read_cb, rt);
+	rt->timer = evtimer_new(base, timer_cb, rt);
+	if (!rt->read_ev || !rt->timer) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto fail;
+	}
+	*out = rt;
+	return 0;
+fail:
+	ovl_runtime_free(rt);
+	return rc;
+}
+
+int ovl_runtime_start(struct ovl_runtime *rt)
+{
+	uint64_t now = ovl_runtime_now();
+
+	if (rt->started)
+		return -EALREADY;
+	if (event_add(rt->read_ev, NULL) < 0)
+		return -ENOMEM;
+	rt->started = true;
+	ovl_node_start(rt->node, now);
+	rt_arm(rt, ovl_node_tick(rt->node, now), now);
+	return 0;
+}
+
+/* Every trace still waiting gets an answer now. */
+static void fail_traces(struct ovl_runtime *rt, const char *why)
+{
+	while (rt->traces) {
+		struct rt_trace *t = rt->traces;
+
+		rt->traces = t->next;
+		ctl_req_fail(t->req, "%s", why);
+		free(t);
+	}
+}
+
+void ovl_runtime_leave(struct ovl_runtime *rt)
+{
+	uint64_t now = ovl_runtime_now();
+
+	if (!rt->started || rt->left)
+		return;
+	fail_traces(rt, "the node is leaving");
+	rt->leaving = true;
+	rt->flush_deadline = now + RT_LEAVE_FLUSH_MS;
+	ovl_node_leave(rt->node, now);
+	rt->leaving = false;
+	rt->left = true;
+	event_del(rt->read_ev);
+	evtimer_del(rt->timer);
+}
+
+void ovl_runtime_free(struct ovl_runtime *rt)
+{
+	if (!rt)
+		return;
+	fail_traces(rt, "the node is shutting down");
+	if (rt->read_ev)
+		event_free(rt->read_ev);
+	if (rt->timer)
+		event_free(rt->timer);
+	ovl_node_free(rt->node);
+	ovl_crypto_free(rt->crypto);
+	if (rt->fd >= 0)
+		close(rt->fd);
+	free(rt);
+}
+
+struct ovl_node *ovl_runtime_node(struct ovl_runtime *rt)
+{
+	return rt->node;
+}
+
+const struct ovl_endpoint *ovl_runtime_bound(const struct ovl_runtime *rt)
+{
+	return &rt->bound;
+}
+
+void ovl_runtime_stats(const struct ovl_runtime *rt, struct ovl_runtime_stats *out)
+{
+	*out = rt->st;
+}
+
+/* ---- control commands -------------------------------------------------------- */
+
+static json_t *ep_json(const struct ovl_endpoint *ep)
+{
+	char s[OVL_EP_STR_MAX];
+
+	ovl_ep_format(ep, s);
+	return json_string(s);
+}
+
+/* {"cmd":"status"} */
+static void cmd_status(void *ctx, struct ctl_req *req)
+{
+	struct ovl_runtime *rt = ctx;
+	const struct cert_info *self = ovl_node_self(rt->node);
+	struct ovl_endpoint eps[2 * OVL_CANDIDATES_MAX];
+	struct ovl_node_link *links = NULL;
+	char hex[CERT_ADDR_HEX_LEN + 1];
+	json_t *res = NULL, *jeps, *jlinks;
+	size_t n_eps, n_links;
+
+	if (!ctl_req_only_keys(req, NULL))
+		return;
+	n_eps = ovl_node_endpoints(rt->node, eps, sizeof(eps) / sizeof(eps[0]));
+	if (n_eps > sizeof(eps) / sizeof(eps[0]))
+		n_eps = sizeof(eps) / sizeof(eps[0]);
+	n_links = ovl_node_links(rt->node, NULL, 0);
+	if (n_links && !(links = calloc(n_links, sizeof(*links))))
+		goto out;
+	if (n_links) {
+		size_t got = ovl_node_links(rt->node, links, n_links);
+
+		n_links = got < n_links ? got : n_links;
+	}
+	jeps = json_array();
+	jlinks = json_array();
+	for (size_t i = 0; jeps && i < n_eps; i++)
+		json_array_append_new(jeps, ep_json(&eps[i]));
+	for (size_t i = 0; jlinks && i < n_links; i++) {
+		cert_addr_hex(&links[i].addr, hex);
+		json_array_append_new(jlinks, json_pack("{s:s,s:s,s:s,s:o,s:I}", "address", hex,
+		                                        "name", links[i].name, "kind",
+		                                        ovl_link_kind_name(links[i].kind),
+		                                        "endpoint", ep_json(&links[i].endpoint),
+		                                        "rtt_ms", (json_int_t)links[i].rtt_ms));
+	}
+	cert_addr_hex(&self->addr, hex);
+	if (jeps && jlinks)
+		res = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o}", "address", hex, "name", self->name,
+		                "namespace", self->namespace, "state",
+		                ovl_node_state_name(ovl_node_state(rt->node)), "endpoints", jeps,
+		                "links", jlinks);
+	else {
+		json_decref(jeps);
+		json_decref(jlinks);
+	}
+out:
+	free(links);
+	ctl_req_reply(req, res); /* NULL: answers "out of memory" */
+}
+
+static void trace_cancel(void *ctx, struct ctl_req *req)
+{
+	struct ovl_runtime *rt = ctx;
+
+	for (struct rt_trace **pp = &rt->traces; *pp; pp = &(*pp)->next) {
+		if ((*pp)->req == req) {
+			struct rt_trace *t = *pp;
+
+			*pp = t->next;
+			free(t);
+			return;
+		}
+	}
+}
+
+/* {"cmd":"trace","address":HEX40} */
+static void cmd_trace(void *ctx, struct ctl_req *req)
+{
+	struct ovl_runtime *rt = ctx;
+	struct cert_addr dst;
+	struct rt_trace *t;
+	uint32_t id = 0;
+	int rc;
+
+	if (!ctl_req_only_keys(req, "address", NULL) || !ctl_req_get_addr(req, "address", &dst))
+		return;
+	if (!rt->started || rt->left) {
+		ctl_req_fail(req, "the node is not running");
+		return;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		ctl_req_fail(req, "out of memory");
+		return;
+	}
+	ctl_req_defer(req, OVL_RT_TRACE_MS, "trace timed out", trace_cancel, rt);
+	rt->tracing = req;
+	rc = ovl_node_trace(rt->node, ovl_runtime_now(), &dst, &id);
+	if (!rt->tracing) { /* answered already (a trace to ourselves) */
+		free(t);
+	} else if (rc < 0) {
+		rt->tracing = NULL;
+		free(t);
+		if (rc == -EHOSTUNREACH)
+			ctl_req_fail(req, "no route: the node has no links yet");
+		else
+			ctl_req_fail(req, "trace: %s", strerror(-rc));
+	} else {
+		rt->tracing = NULL;
+		t->req = req;
+		t->id = id;
+		t->next = rt->traces;
+		rt->traces = t;
+	}
+	ovl_runtime_kick(rt);
+}
+
+int ovl_runtime_register_commands(struct ovl_runtime *rt, struct control *ctl)
+{
+	int rc = control_register(ctl, "status", cmd_status, rt);
+
+	return rc < 0 ? rc : control_register(ctl, "trace", cmd_trace, rt);
+}

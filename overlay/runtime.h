@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: MIT
+/*
+ * runtime — drives one overlay node (node.h) with real I/O: libevent, one
+ * nonblocking IPv4 UDP socket, a CLOCK_MONOTONIC millisecond clock, one
+ * timer re-armed to the engine's next deadline after every input and tick,
+ * RAND_bytes for randomness and time() for certificate dates. It also
+ * answers the overlay's control commands (status, trace).
+ *
+ * Must not: leak libevent into node/link code (they stay sans-I/O), or
+ * block anywhere but start-up (bootstrap names are resolved once, in
+ * ovl_runtime_new) and the bounded flush of ovl_runtime_leave.
+ */
+#ifndef GVPN_OVERLAY_RUNTIME_H
+#define GVPN_OVERLAY_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cert.h"
+#include "endpoint.h"
+#include "node.h"
+
+#define OVL_RT_DEFAULT_LISTEN "0.0.0.0:7000"
+#define OVL_RT_BATCH          32   /* datagrams per recvmmsg */
+#define OVL_RT_BATCHES        8    /* recvmmsg calls per wake-up, then timers get a turn */
+#define OVL_RT_TRACE_MS       5000 /* a trace with no answer by then fails */
+#define OVL_RT_ERR_MAX        256
+
+struct event_base;
+struct control;
+struct ovl_runtime;
+
+struct ovl_runtime_config {
+	const struct cert_bundle *bundle; /* borrowed during ovl_runtime_new only */
+	/* "a.b.c.d:port" (port 0: any); NULL: the bundle's listen setting, else
+	 * OVL_RT_DEFAULT_LISTEN. */
+	const char *listen;
+	/* Tuning. crypto, bootstrap and local are filled by the runtime. */
+	struct ovl_node_config node;
+};
+/* Defaults: no listen override, ovl_node_config_default. */
+void ovl_runtime_config_default(struct ovl_runtime_config *cfg);
+
+/* Counters beyond the engine's own (ovl_links_stats). */
+struct ovl_runtime_stats {
+	uint64_t rx_datagrams, rx_truncated, tx_datagrams, tx_dropped, tx_errors;
+};
+
+/*
+ * New runtime: the TLS crypto from the bundle, the socket bound, local
+ * candidate endpoints found, the bootstrap list resolved (entries that fail
+ * are logged and skipped; our own endpoints are left out) and the node made.
+ * Nothing is sent before ovl_runtime_start. err gets one line on failure.
+ */
+int ovl_runtime_new(struct event_base *base, const struct ovl_runtime_config *cfg,
+                    struct ovl_runtime **out, char *err, size_t errlen);
+/* Starts reading and joining. 0 or -errno. */
+int ovl_runtime_start(struct ovl_runtime *rt);
+/* Graceful leave: ovl_node_leave, its datagrams flushed (waiting a bounded
+ * time for socket space), then no more reading or timers. */
+void ovl_runtime_leave(struct ovl_runtime *rt);
+/* NULL is fine. Cancels pending control requests of this runtime. */
+void ovl_runtime_free(struct ovl_runtime *rt);
+
+/* Registers "status" and "trace" on ctl. The runtime must outlive ctl's
+ * requests: free ctl first, or let ovl_runtime_free cancel them. */
+int ovl_runtime_register_commands(struct ovl_runtime *rt, struct control *ctl);
+
+struct ovl_node *ovl_runtime_node(struct ovl_runtime *rt); /* borrowed */
+/* The bound socket address (the real port when 0 was asked for). */
+const struct ovl_endpoint *ovl_runtime_bound(const struct ovl_runtime *rt);
+/* Milliseconds on the clock the node runs on. */
+uint64_t ovl_runtime_now(void);
+/* After calling into the node from outside an input or timer (a command):
+ * runs what is due and re-arms the timer. */
+void ovl_runtime_kick(struct ovl_runtime *rt);
+void ovl_runtime_stats(const struct ovl_runtime *rt, struct ovl_runtime_stats *out);
+
+#endif
