@@ -10,6 +10,7 @@
  */
 #define LOG_SUBSYS "bootstrap"
 
+#include "cli.h"
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -25,9 +26,6 @@
 #include "control.h"
 #include "log.h"
 #include "runtime.h"
-
-#define EXIT_FAIL  1
-#define EXIT_USAGE 2
 
 #define TUNING_MAX_MS 86400000UL /* one day */
 
@@ -55,32 +53,6 @@ static void usage(FILE *f)
 	        "\n"
 	        "SIGTERM or SIGINT: leave the ring gracefully and exit 0.\n",
 	        prog, OVL_RT_DEFAULT_LISTEN, CTL_DEFAULT_DIR);
-}
-
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return EXIT_FAIL;
-}
-
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n(run '%s --help' for usage)\n", prog);
-	return EXIT_USAGE;
 }
 
 /* KEY=MS into the node config; false for an unknown key or a bad number. */
@@ -152,7 +124,9 @@ int main(int argc, char **argv)
 	const char *bundle_path = NULL, *control_path = NULL;
 	char err[OVL_RT_ERR_MAX], defctl[CTL_SOCK_PATH_MAX + 64], hex[CERT_ADDR_HEX_LEN + 1];
 	char ep[OVL_EP_STR_MAX];
-	int c, rc = EXIT_FAIL;
+	int c, rc = CLI_EXIT_FAIL;
+
+	cli_prog = prog;
 
 	ovl_runtime_config_default(&cfg);
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -164,8 +138,8 @@ int main(int argc, char **argv)
 			struct ovl_endpoint lep;
 
 			if (ovl_ep_parse(optarg, true, &lep) < 0 || lep.family != 4)
-				return usage_error("--listen '%s': want an IPv4 a.b.c.d:port",
-				                   optarg);
+				return cli_usage_error("--listen '%s': want an IPv4 a.b.c.d:port",
+				                       optarg);
 			cfg.listen = optarg;
 			break;
 		}
@@ -174,51 +148,51 @@ int main(int argc, char **argv)
 			break;
 		case 'L':
 			if (log_level_parse(optarg, &level) < 0)
-				return usage_error(
+				return cli_usage_error(
 				        "--log-level must be error, warn, info or debug");
 			break;
 		case 't':
 			if (!apply_tuning(&cfg.node, optarg))
-				return usage_error("--tuning '%s': want KEY=MS with KEY one of "
-				                   "keepalive_ms, dead_ms, hs_timeout_ms, "
-				                   "maintain_ms, rejoin_ms, retry_min_ms, "
-				                   "retry_max_ms and MS in 1..%lu",
-				                   optarg, TUNING_MAX_MS);
+				return cli_usage_error("--tuning '%s': want KEY=MS with KEY one of "
+				                       "keepalive_ms, dead_ms, hs_timeout_ms, "
+				                       "maintain_ms, rejoin_ms, retry_min_ms, "
+				                       "retry_max_ms and MS in 1..%lu",
+				                       optarg, TUNING_MAX_MS);
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		default:
-			return usage_error("bad option");
+			return cli_usage_error("bad option");
 		}
 	}
 	if (optind < argc)
-		return usage_error("unexpected argument '%s'", argv[optind]);
+		return cli_usage_error("unexpected argument '%s'", argv[optind]);
 	if (!bundle_path)
-		return usage_error("-c BUNDLE is required");
+		return cli_usage_error("-c BUNDLE is required");
 	if (cfg.node.retry_min_ms > cfg.node.retry_max_ms)
-		return usage_error("--tuning: retry_min_ms must not exceed retry_max_ms");
+		return cli_usage_error("--tuning: retry_min_ms must not exceed retry_max_ms");
 	if (cfg.node.links.dead_ms <= cfg.node.links.keepalive_ms)
-		return usage_error("--tuning: dead_ms must exceed keepalive_ms");
+		return cli_usage_error("--tuning: dead_ms must exceed keepalive_ms");
 	log_set_level(level);
 	signal(SIGPIPE, SIG_IGN); /* control clients that hang up */
 
 	if (cert_bundle_load(bundle_path, &bundle, &cerr) < 0) {
 		/* File errors name the path already; parse errors do not. */
 		if (!strncmp(cerr.msg, bundle_path, strlen(bundle_path)))
-			return fail("%s", cerr.msg);
-		return fail("%s: %s", bundle_path, cerr.msg);
+			return cli_fail("%s", cerr.msg);
+		return cli_fail("%s: %s", bundle_path, cerr.msg);
 	}
 	verdict = cert_bundle_verify(bundle, time(NULL), &self, &cerr);
 	if (verdict != CERT_VALID) {
 		const char *v = cert_verdict_name(verdict);
 
 		if (!cerr.msg[0] || !strncmp(cerr.msg, v, strlen(v)))
-			fail("%s: refusing to run with this certificate: %s", bundle_path,
-			     cerr.msg[0] ? cerr.msg : v);
+			cli_fail("%s: refusing to run with this certificate: %s", bundle_path,
+			         cerr.msg[0] ? cerr.msg : v);
 		else
-			fail("%s: refusing to run with this certificate: %s: %s", bundle_path, v,
-			     cerr.msg);
+			cli_fail("%s: refusing to run with this certificate: %s: %s", bundle_path,
+			         v, cerr.msg);
 		goto out;
 	}
 	if (!control_path)
@@ -231,31 +205,31 @@ int main(int argc, char **argv)
 
 	app.base = event_base_new();
 	if (!app.base) {
-		fail("cannot create the event loop");
+		cli_fail("cannot create the event loop");
 		goto out;
 	}
 	cfg.bundle = bundle;
 	if (ovl_runtime_new(app.base, &cfg, &app.rt, err, sizeof(err)) < 0) {
-		fail("%s", err);
+		cli_fail("%s", err);
 		goto out;
 	}
 	if (control_new(app.base, control_path, &ctl, err, sizeof(err)) < 0) {
-		fail("%s", err);
+		cli_fail("%s", err);
 		goto out;
 	}
 	if (ovl_runtime_register_commands(app.rt, ctl) < 0) {
-		fail("cannot register control commands");
+		cli_fail("cannot register control commands");
 		goto out;
 	}
 	sigterm = evsignal_new(app.base, SIGTERM, on_signal, &app);
 	sigint = evsignal_new(app.base, SIGINT, on_signal, &app);
 	if (!sigterm || !sigint || evsignal_add(sigterm, NULL) < 0 ||
 	    evsignal_add(sigint, NULL) < 0) {
-		fail("cannot handle signals");
+		cli_fail("cannot handle signals");
 		goto out;
 	}
 	if (ovl_runtime_start(app.rt) < 0) {
-		fail("cannot start the node");
+		cli_fail("cannot start the node");
 		goto out;
 	}
 	cert_addr_hex(&self.addr, hex);
@@ -266,7 +240,7 @@ int main(int argc, char **argv)
 	LOG(LOG_LVL_INFO, "node %s (%s) up on %s", self.name, hex, ep);
 
 	if (event_base_dispatch(app.base) < 0) {
-		fail("event loop failed");
+		cli_fail("event loop failed");
 		goto out;
 	}
 	rc = 0;

@@ -11,6 +11,7 @@
  * Exit codes: 0 success, 1 failure (no socket, no answer in time, an error
  * answer), 2 usage error.
  */
+#include "cli.h"
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -27,9 +28,6 @@
 #include <unistd.h>
 
 #include <jansson.h>
-
-#define EXIT_FAIL  1
-#define EXIT_USAGE 2
 
 #define ANSWER_MS    5000               /* the daemon must answer within this ... */
 #define ANSWER_MAX   (16 * 1024 * 1024) /* an answer line, at most */
@@ -49,32 +47,6 @@ struct command {
 	json_t *(*build)(int argc, char **argv);
 	void (*print)(const json_t *answer);
 };
-
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n(run '%s --help' for usage)\n", prog);
-	return EXIT_USAGE;
-}
-
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return EXIT_FAIL;
-}
 
 static const char *str(const json_t *o, const char *key)
 {
@@ -100,7 +72,7 @@ static json_t *build_status(int argc, char **argv)
 {
 	(void)argv;
 	if (argc > 0) {
-		usage_error("status takes no arguments");
+		cli_usage_error("status takes no arguments");
 		return NULL;
 	}
 	return json_pack("{s:s}", "cmd", "status");
@@ -143,11 +115,11 @@ static void print_status(const json_t *a)
 static json_t *build_trace(int argc, char **argv)
 {
 	if (argc != 1) {
-		usage_error("trace needs exactly one ADDRESS");
+		cli_usage_error("trace needs exactly one ADDRESS");
 		return NULL;
 	}
 	if (!addr_valid(argv[0])) {
-		usage_error("trace: '%s' is not an overlay address (40 hex digits)", argv[0]);
+		cli_usage_error("trace: '%s' is not an overlay address (40 hex digits)", argv[0]);
 		return NULL;
 	}
 	return json_pack("{s:s,s:s}", "cmd", "trace", "address", argv[0]);
@@ -226,13 +198,13 @@ static int connect_to(const char *path, uint64_t deadline)
 	int fd, e;
 
 	if (strlen(path) >= sizeof(sun.sun_path)) {
-		fail("%s: path too long for a UNIX socket", path);
+		cli_fail("%s: path too long for a UNIX socket", path);
 		return -1;
 	}
 	memcpy(sun.sun_path, path, strlen(path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		fail("socket: %s", strerror(errno));
+		cli_fail("socket: %s", strerror(errno));
 		return -1;
 	}
 	/* A UNIX connect waits only when the listener's backlog is full. */
@@ -244,16 +216,18 @@ static int connect_to(const char *path, uint64_t deadline)
 	e = errno;
 	close(fd);
 	if (e == ENOENT)
-		fail("%s: no such socket (is the daemon running? see -s)", path);
+		cli_fail("%s: no such socket (is the daemon running? see -s)", path);
 	else if (e == ECONNREFUSED)
-		fail("%s: nothing is listening (a stale socket: the daemon is not running)", path);
+		cli_fail("%s: nothing is listening (a stale socket: the daemon is not running)",
+		         path);
 	else if (e == EACCES || e == EPERM)
-		fail("%s: permission denied (the socket is mode 0600: run as the daemon's user)",
-		     path);
+		cli_fail(
+		        "%s: permission denied (the socket is mode 0600: run as the daemon's user)",
+		        path);
 	else if (e == EAGAIN || e == EINPROGRESS || e == ETIMEDOUT)
-		fail("%s: the daemon does not accept connections (timed out)", path);
+		cli_fail("%s: the daemon does not accept connections (timed out)", path);
 	else
-		fail("%s: %s", path, strerror(e));
+		cli_fail("%s: %s", path, strerror(e));
 	return -1;
 }
 
@@ -351,11 +325,11 @@ static int ask(const char *path, json_t *req, unsigned extra_ms, json_t **answer
 
 	json_decref(req);
 	if (!text)
-		return fail("out of memory");
+		return cli_fail("out of memory");
 	fd = connect_to(path, deadline);
 	if (fd < 0) {
 		free(text);
-		return EXIT_FAIL;
+		return CLI_EXIT_FAIL;
 	}
 	rc = send_all(fd, text, strlen(text), deadline);
 	if (rc == 0)
@@ -365,17 +339,17 @@ static int ask(const char *path, json_t *req, unsigned extra_ms, json_t **answer
 		rc = recv_line(fd, &line, deadline);
 	close(fd);
 	if (rc == -ETIMEDOUT)
-		return fail("%s: the daemon did not answer within %u s", path,
-		            (ANSWER_MS + extra_ms) / 1000);
+		return cli_fail("%s: the daemon did not answer within %u s", path,
+		                (ANSWER_MS + extra_ms) / 1000);
 	if (rc == -ECONNRESET || rc == -EPIPE)
-		return fail("%s: the daemon closed the connection without answering", path);
+		return cli_fail("%s: the daemon closed the connection without answering", path);
 	if (rc < 0)
-		return fail("%s: %s", path, strerror(-rc));
+		return cli_fail("%s: %s", path, strerror(-rc));
 	*answer = json_loads(line, JSON_REJECT_DUPLICATES, &jerr);
 	free(line);
 	if (!json_is_object(*answer)) {
 		json_decref(*answer);
-		return fail("%s: the answer is not a JSON object (%s)", path, jerr.text);
+		return cli_fail("%s: the answer is not a JSON object (%s)", path, jerr.text);
 	}
 	return 0;
 }
@@ -395,6 +369,8 @@ int main(int argc, char **argv)
 	char **rest;
 	int c, n_rest = 0, rc;
 
+	cli_prog = prog;
+
 	/* '+': options before the command are ours; the command's come after it. */
 	while ((c = getopt_long(argc, argv, "+s:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -405,32 +381,33 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			return usage_error("bad option");
+			return cli_usage_error("bad option");
 		}
 	}
 	if (optind >= argc)
-		return usage_error("no command given");
+		return cli_usage_error("no command given");
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		if (!strcmp(argv[optind], commands[i].name))
 			cmd = &commands[i];
 	if (!cmd)
-		return usage_error("unknown command '%s'", argv[optind]);
+		return cli_usage_error("unknown command '%s'", argv[optind]);
 	if (!path) {
 		int found = default_socket(defpath, sizeof(defpath));
 
 		if (found == 0)
-			return fail("no control socket in %s/ (is the daemon running? else give "
-			            "-s SOCKET)",
-			            DEFAULT_DIR);
+			return cli_fail(
+			        "no control socket in %s/ (is the daemon running? else give "
+			        "-s SOCKET)",
+			        DEFAULT_DIR);
 		if (found > 1)
-			return usage_error("several control sockets in %s/: choose one with -s",
-			                   DEFAULT_DIR);
+			return cli_usage_error("several control sockets in %s/: choose one with -s",
+			                       DEFAULT_DIR);
 		path = defpath;
 	}
 	/* The command's arguments, --json taken out. */
 	rest = calloc((size_t)argc, sizeof(*rest));
 	if (!rest)
-		return fail("out of memory");
+		return cli_fail("out of memory");
 	for (int i = optind + 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
 			as_json = true;
@@ -441,34 +418,34 @@ int main(int argc, char **argv)
 		} else if (argv[i][0] == '-' && argv[i][1] &&
 		           !(argv[i][1] >= '0' && argv[i][1] <= '9')) {
 			free(rest);
-			return usage_error("%s: unknown option '%s'", cmd->name, argv[i]);
+			return cli_usage_error("%s: unknown option '%s'", cmd->name, argv[i]);
 		} else
 			rest[n_rest++] = argv[i];
 	}
 	req = cmd->build(n_rest, rest);
 	free(rest);
 	if (!req)
-		return EXIT_USAGE;
+		return CLI_EXIT_USAGE;
 	rc = ask(path, req, cmd->extra_ms, &answer);
 	if (rc)
 		return rc;
 	json_object_del(answer, "id");
 	err = json_object_get(answer, "error");
 	if (err) {
-		rc = fail("%s: %s", cmd->name,
-		          json_string_value(err) ? json_string_value(err) : "(error)");
+		rc = cli_fail("%s: %s", cmd->name,
+		              json_string_value(err) ? json_string_value(err) : "(error)");
 	} else if (as_json) {
 		char *text = json_dumps(answer, JSON_PRESERVE_ORDER);
 
 		if (text)
 			printf("%s\n", text);
 		free(text);
-		rc = text ? 0 : fail("out of memory");
+		rc = text ? 0 : cli_fail("out of memory");
 	} else {
 		cmd->print(answer);
 	}
 	json_decref(answer);
 	if (fflush(stdout) != 0 || ferror(stdout))
-		return fail("writing the output: %s", strerror(errno));
+		return cli_fail("writing the output: %s", strerror(errno));
 	return rc;
 }

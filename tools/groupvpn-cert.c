@@ -6,6 +6,7 @@
  * Exit codes: 0 success (verify: valid), 1 failure or refusal (verify:
  * invalid), 2 usage error.
  */
+#include "cli.h"
 #include "cert.h"
 
 #include <errno.h>
@@ -23,9 +24,6 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
-
-#define EXIT_FAIL  1
-#define EXIT_USAGE 2
 
 #define CA_DAYS_DEFAULT   3650
 #define NODE_DAYS_DEFAULT 365
@@ -58,32 +56,6 @@ static void usage(FILE *f)
 	        "--set   puts a local setting into the bundle (listen, control_socket, state_dir,\n"
 	        "        interface, shortcuts, dht_replicas)\n",
 	        prog, prog, prog, prog, prog);
-}
-
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return EXIT_FAIL;
-}
-
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n(run '%s --help' for usage)\n", prog);
-	return EXIT_USAGE;
 }
 
 static int parse_days(const char *s, long *out)
@@ -214,30 +186,30 @@ static int cmd_ca(int argc, char **argv)
 			break;
 		case 'd':
 			if (parse_days(optarg, &days) < 0)
-				return usage_error("--days must be 1..%d", CERT_DAYS_MAX);
+				return cli_usage_error("--days must be 1..%d", CERT_DAYS_MAX);
 			break;
 		case 'a':
 			if (cert_algo_parse(optarg, &p.algo) < 0)
-				return usage_error("--algo must be ed25519 or p256");
+				return cli_usage_error("--algo must be ed25519 or p256");
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		default:
-			return usage_error("ca: bad option");
+			return cli_usage_error("ca: bad option");
 		}
 	}
 	if (optind < argc)
-		return usage_error("ca: unexpected argument '%s'", argv[optind]);
+		return cli_usage_error("ca: unexpected argument '%s'", argv[optind]);
 	if (!p.namespace || !p.network || !out)
-		return usage_error("ca needs --namespace, --network and --out");
+		return cli_usage_error("ca needs --namespace, --network and --out");
 	p.not_before = now - BACKDATE_SECONDS;
 	p.not_after = now + days * 86400;
 	if (cert_ca_create(&p, &ca, &err) < 0)
-		return fail("%s", err.msg);
+		return cli_fail("%s", err.msg);
 	if (cert_ca_save_dir(ca, out, &err) < 0) {
 		cert_ca_free(ca);
-		return fail("%s", err.msg);
+		return cli_fail("%s", err.msg);
 	}
 	iso8601(p.not_after, until);
 	cert_network_format(cert_ca_network(ca), net);
@@ -273,13 +245,15 @@ static int issued_conflict(json_t *issued, const struct issue_args *a, time_t no
 		    (json_is_integer(na) && json_integer_value(na) < now))
 			continue;
 		if (!strcmp(json_string_value(json_object_get(e, "name")), a->name))
-			return fail("name '%s' already has a live certificate (serial %s); revoke "
-			            "it first or pass --force",
-			            a->name, json_string_value(json_object_get(e, "serial")));
+			return cli_fail(
+			        "name '%s' already has a live certificate (serial %s); revoke "
+			        "it first or pass --force",
+			        a->name, json_string_value(json_object_get(e, "serial")));
 		if (a->ip && ip && !strcmp(ip, a->ip))
-			return fail("ip %s is already assigned to '%s'; pass --force to assign it "
-			            "again",
-			            a->ip, json_string_value(json_object_get(e, "name")));
+			return cli_fail(
+			        "ip %s is already assigned to '%s'; pass --force to assign it "
+			        "again",
+			        a->ip, json_string_value(json_object_get(e, "name")));
 	}
 	return 0;
 }
@@ -296,16 +270,16 @@ static int do_issue(const struct issue_args *a)
 	char addr[CERT_ADDR_HEX_LEN + 1], until[32];
 	time_t now = time(NULL);
 	struct stat st;
-	int rc = EXIT_FAIL, lock;
+	int rc = CLI_EXIT_FAIL, lock;
 
 	if (!a->force && lstat(a->out, &st) == 0)
-		return fail("%s already exists; pass --force to replace it", a->out);
+		return cli_fail("%s already exists; pass --force to replace it", a->out);
 	lock = lock_ca_dir(a->ca_dir);
 	if (lock < 0)
-		return fail("%s: cannot lock CA directory: %s", a->ca_dir, strerror(-lock));
+		return cli_fail("%s: cannot lock CA directory: %s", a->ca_dir, strerror(-lock));
 	if (cert_ca_load_dir(a->ca_dir, &ca, &err) < 0 ||
 	    !(issued = issued_load(a->ca_dir, &err))) {
-		fail("%s", err.msg);
+		cli_fail("%s", err.msg);
 		goto out;
 	}
 	if (!a->force && issued_conflict(issued, a, now) != 0)
@@ -320,7 +294,7 @@ static int do_issue(const struct issue_args *a)
 	    cert_ca_issue(ca, key, &p, &x, &err) < 0 ||
 	    cert_bundle_build(ca, x, key, a->bootstrap, a->n_bootstrap, &b, &err) < 0 ||
 	    cert_info_get(x, &info, &err) < 0) {
-		fail("%s", err.msg);
+		cli_fail("%s", err.msg);
 		goto out;
 	}
 	for (size_t i = 0; i < a->n_settings; i++) {
@@ -328,12 +302,12 @@ static int do_issue(const struct issue_args *a)
 
 		*eq = '\0';
 		if (cert_bundle_set_setting(b, a->settings[i], eq + 1, &err) < 0) {
-			fail("--set %s: %s", a->settings[i], err.msg);
+			cli_fail("--set %s: %s", a->settings[i], err.msg);
 			goto out;
 		}
 	}
 	if (cert_bundle_save(b, a->out, &err) < 0) {
-		fail("%s", err.msg);
+		cli_fail("%s", err.msg);
 		goto out;
 	}
 	cert_addr_hex(&info.addr, addr);
@@ -344,7 +318,8 @@ static int do_issue(const struct issue_args *a)
 	                                    (json_int_t)info.not_after, "revoked", 0)) < 0 ||
 	    issued_save(a->ca_dir, issued, &err) < 0) {
 		unlink(a->out); /* no bundle the CA has no record of */
-		fail("%s: %s", a->ca_dir, err.msg[0] ? err.msg : "cannot record the certificate");
+		cli_fail("%s: %s", a->ca_dir,
+		         err.msg[0] ? err.msg : "cannot record the certificate");
 		goto out;
 	}
 	iso8601(info.not_after, until);
@@ -388,23 +363,23 @@ static int cmd_issue(int argc, char **argv)
 			break;
 		case 'b':
 			if (a.n_bootstrap == BOOTSTRAP_MAX)
-				return usage_error("at most %d --bootstrap", BOOTSTRAP_MAX);
+				return cli_usage_error("at most %d --bootstrap", BOOTSTRAP_MAX);
 			if (!cert_endpoint_valid(optarg))
-				return usage_error("--bootstrap '%s': want HOST:PORT", optarg);
+				return cli_usage_error("--bootstrap '%s': want HOST:PORT", optarg);
 			a.bootstrap[a.n_bootstrap++] = optarg;
 			break;
 		case 'd':
 			if (parse_days(optarg, &a.days) < 0)
-				return usage_error("--days must be 1..%d", CERT_DAYS_MAX);
+				return cli_usage_error("--days must be 1..%d", CERT_DAYS_MAX);
 			break;
 		case 'o':
 			a.out = optarg;
 			break;
 		case 's':
 			if (a.n_settings == SETTINGS_MAX)
-				return usage_error("at most %d --set", SETTINGS_MAX);
+				return cli_usage_error("at most %d --set", SETTINGS_MAX);
 			if (!strchr(optarg, '='))
-				return usage_error("--set '%s': want KEY=VALUE", optarg);
+				return cli_usage_error("--set '%s': want KEY=VALUE", optarg);
 			a.settings[a.n_settings++] = optarg;
 			break;
 		case 'f':
@@ -414,13 +389,13 @@ static int cmd_issue(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			return usage_error("issue: bad option");
+			return cli_usage_error("issue: bad option");
 		}
 	}
 	if (optind < argc)
-		return usage_error("issue: unexpected argument '%s'", argv[optind]);
+		return cli_usage_error("issue: unexpected argument '%s'", argv[optind]);
 	if (!a.ca_dir || !a.name || !a.out)
-		return usage_error("issue needs --ca, --name and --out");
+		return cli_usage_error("issue needs --ca, --name and --out");
 	return do_issue(&a);
 }
 
@@ -467,7 +442,7 @@ static int cmd_revoke(int argc, char **argv)
 	struct cert_err err = {""};
 	json_t *issued = NULL, *e;
 	time_t now = time(NULL);
-	int c, rc = EXIT_FAIL, lock = -1, n_revoked = 0, n_already = 0;
+	int c, rc = CLI_EXIT_FAIL, lock = -1, n_revoked = 0, n_already = 0;
 	size_t i;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -485,18 +460,18 @@ static int cmd_revoke(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			return usage_error("revoke: bad option");
+			return cli_usage_error("revoke: bad option");
 		}
 	}
 	if (optind < argc)
-		return usage_error("revoke: unexpected argument '%s'", argv[optind]);
+		return cli_usage_error("revoke: unexpected argument '%s'", argv[optind]);
 	if (!dir || !!name == !!cert_path)
-		return usage_error("revoke needs --ca and one of --name or --cert");
+		return cli_usage_error("revoke needs --ca and one of --name or --cert");
 	lock = lock_ca_dir(dir);
 	if (lock < 0)
-		return fail("%s: cannot lock CA directory: %s", dir, strerror(-lock));
+		return cli_fail("%s: cannot lock CA directory: %s", dir, strerror(-lock));
 	if (cert_ca_load_dir(dir, &ca, &err) < 0 || !(issued = issued_load(dir, &err))) {
-		fail("%s", err.msg);
+		cli_fail("%s", err.msg);
 		goto out;
 	}
 	if (cert_path) {
@@ -505,20 +480,20 @@ static int cmd_revoke(int argc, char **argv)
 
 		if (load_cert_any(cert_path, &x, &err) < 0 || cert_info_get(x, &info, &err) < 0) {
 			X509_free(x);
-			fail("%s: %s", cert_path, err.msg);
+			cli_fail("%s: %s", cert_path, err.msg);
 			goto out;
 		}
 		/* Only what this CA signed: a foreign serial in our CRL is noise. */
 		if (X509_check_issued(cert_ca_x509(ca), x) != X509_V_OK ||
 		    X509_verify(x, X509_get0_pubkey(cert_ca_x509(ca))) != 1) {
 			X509_free(x);
-			fail("%s was not issued by the CA in %s", cert_path, dir);
+			cli_fail("%s was not issued by the CA in %s", cert_path, dir);
 			goto out;
 		}
 		X509_free(x);
 		c = cert_ca_revoke(ca, info.serial, now, &err);
 		if (c < 0 && c != -EALREADY) {
-			fail("%s", err.msg);
+			cli_fail("%s", err.msg);
 			goto out;
 		}
 		c == 0 ? n_revoked++ : n_already++;
@@ -537,7 +512,7 @@ static int cmd_revoke(int argc, char **argv)
 			err.msg[0] = '\0';
 			r = cert_ca_revoke(ca, serial, now, &err);
 			if (r < 0 && r != -EALREADY) {
-				fail("%s", err.msg);
+				cli_fail("%s", err.msg);
 				goto out;
 			}
 			r == 0 ? n_revoked++ : n_already++;
@@ -546,13 +521,13 @@ static int cmd_revoke(int argc, char **argv)
 			       serial);
 		}
 		if (n_revoked + n_already == 0) {
-			fail("no certificate issued to '%s' in %s/issued.json", name, dir);
+			cli_fail("no certificate issued to '%s' in %s/issued.json", name, dir);
 			goto out;
 		}
 	}
 	if (n_revoked &&
 	    (cert_ca_save_crl(ca, dir, &err) < 0 || issued_save(dir, issued, &err) < 0)) {
-		fail("%s", err.msg);
+		cli_fail("%s", err.msg);
 		goto out;
 	}
 	if (n_revoked)
@@ -577,10 +552,10 @@ static int show_ca(X509 *x, bool as_json)
 	struct tm tm;
 
 	if (!ASN1_TIME_to_tm(X509_get0_notBefore(x), &tm))
-		return fail("CA certificate: notBefore is malformed");
+		return cli_fail("CA certificate: notBefore is malformed");
 	t0 = timegm(&tm);
 	if (!ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm))
-		return fail("CA certificate: notAfter is malformed");
+		return cli_fail("CA certificate: notAfter is malformed");
 	t1 = timegm(&tm);
 	iso8601(t0, nb);
 	iso8601(t1, na);
@@ -591,7 +566,7 @@ static int show_ca(X509 *x, bool as_json)
 		char *s = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
 
 		if (!s)
-			return fail("out of memory");
+			return cli_fail("out of memory");
 		puts(s);
 		free(s);
 		json_decref(o);
@@ -616,7 +591,7 @@ static int cmd_show(int argc, char **argv)
 	bool as_json = false;
 	X509 *x = NULL;
 	size_t len, i;
-	int c, rc = EXIT_FAIL;
+	int c, rc = CLI_EXIT_FAIL;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -627,24 +602,24 @@ static int cmd_show(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			return usage_error("show: bad option");
+			return cli_usage_error("show: bad option");
 		}
 	}
 	if (optind != argc - 1)
-		return usage_error("show needs exactly one FILE");
+		return cli_usage_error("show needs exactly one FILE");
 	if (cert_file_read(argv[optind], CERT_BUNDLE_MAX, &text, &len, &err) < 0)
-		return fail("%s", err.msg);
+		return cli_fail("%s", err.msg);
 	for (i = 0; i < len && strchr(" \t\r\n", text[i]); i++)
 		;
 	if (i < len && text[i] == '{') {
 		if (cert_bundle_parse(text, len, &b, &err) < 0) {
-			fail("%s: %s", argv[optind], err.msg);
+			cli_fail("%s: %s", argv[optind], err.msg);
 			goto out;
 		}
 		x = cert_bundle_cert(b);
 		X509_up_ref(x);
 	} else if (cert_x509_from_pem(text, len, &x, &err) < 0) {
-		fail("%s: %s", argv[optind], err.msg);
+		cli_fail("%s: %s", argv[optind], err.msg);
 		goto out;
 	}
 	if (X509_check_ca(x) > 0 && X509_check_issued(x, x) == X509_V_OK) {
@@ -652,7 +627,7 @@ static int cmd_show(int argc, char **argv)
 		goto out;
 	}
 	if (cert_info_get(x, &info, &err) < 0) {
-		fail("%s: %s", argv[optind], err.msg);
+		cli_fail("%s: %s", argv[optind], err.msg);
 		goto out;
 	}
 	cert_addr_hex(&info.addr, addr);
@@ -678,7 +653,7 @@ static int cmd_show(int argc, char **argv)
 		}
 		if (!o || !(s = json_dumps(o, JSON_INDENT(2)))) {
 			json_decref(o);
-			fail("out of memory");
+			cli_fail("out of memory");
 			goto out;
 		}
 		puts(s);
@@ -724,7 +699,7 @@ static int cmd_verify(int argc, char **argv)
 	char *text = NULL, addr[CERT_ADDR_HEX_LEN + 1];
 	X509 *x = NULL;
 	size_t len;
-	int c, rc = EXIT_FAIL;
+	int c, rc = CLI_EXIT_FAIL;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -741,15 +716,15 @@ static int cmd_verify(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			return usage_error("verify: bad option");
+			return cli_usage_error("verify: bad option");
 		}
 	}
 	if (optind < argc)
-		return usage_error("verify: unexpected argument '%s'", argv[optind]);
+		return cli_usage_error("verify: unexpected argument '%s'", argv[optind]);
 	if (!dir || !!cert_path == !!bundle_path)
-		return usage_error("verify needs --ca and one of --cert or --bundle");
+		return cli_usage_error("verify needs --ca and one of --cert or --bundle");
 	if (cert_trust_load_ca_dir(dir, &t, &err) < 0)
-		return fail("%s", err.msg);
+		return cli_fail("%s", err.msg);
 	if (bundle_path) {
 		if (cert_bundle_load(bundle_path, &b, &err) < 0) {
 			printf("invalid: malformed: %s\n", err.msg);
@@ -759,7 +734,7 @@ static int cmd_verify(int argc, char **argv)
 		X509_up_ref(x);
 	} else {
 		if (cert_file_read(cert_path, CERT_PEM_MAX, &text, &len, &err) < 0) {
-			fail("%s", err.msg);
+			cli_fail("%s", err.msg);
 			goto out;
 		}
 		if (cert_x509_from_pem(text, len, &x, &err) < 0) {
@@ -793,12 +768,14 @@ int main(int argc, char **argv)
 	        {"show", cmd_show}, {"verify", cmd_verify},
 	};
 
+	cli_prog = prog;
+
 	if (argc < 2)
-		return usage(stderr), EXIT_USAGE;
+		return usage(stderr), CLI_EXIT_USAGE;
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))
 		return usage(stdout), 0;
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[1], cmds[i].name))
 			return cmds[i].fn(argc - 1, argv + 1);
-	return usage_error("unknown command '%s'", argv[1]);
+	return cli_usage_error("unknown command '%s'", argv[1]);
 }
