@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: MIT
+/*
+ * measure — what the simulator reports about a ring: consistency against
+ * the true ring of live nodes, link counts, and lookups (routed messages in
+ * nearest mode judged against the true owner of their key). Reads the
+ * engines only through overlay/node.h; must not change their state except
+ * by routing the lookups.
+ */
+#ifndef GVPN_TOOLS_SIM_MEASURE_H
+#define GVPN_TOOLS_SIM_MEASURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sim.h"
+
+/* Live nodes sorted by address, cached per membership version. */
+struct sim_ring_ent {
+	struct cert_addr addr;
+	uint32_t node;
+};
+struct sim_ring {
+	bool valid;
+	uint64_t version;
+	struct sim_ring_ent *e;
+	size_t n, cap;
+	size_t cursor; /* where sim_ring_consistent starts */
+};
+void sim_ring_init(struct sim_ring *r);
+void sim_ring_release(struct sim_ring *r);
+/* Refreshes the cache if the membership changed. 0 or -ENOMEM. */
+int sim_ring_update(struct sim_ring *r, const struct sim *s);
+/* The live node truly closest to target (ovl_addr_closer); SIZE_MAX if none. */
+size_t sim_ring_owner(const struct sim_ring *r, const struct sim *s, const struct cert_addr *t);
+
+/* How many live nodes have a neighbour pair other than their true ring
+ * predecessor and successor (0: the ring is consistent). With one live node,
+ * "no neighbours" is right. */
+size_t sim_ring_wrong(struct sim_ring *r, const struct sim *s);
+/* Whether the ring is consistent, cheaply while it is not: the scan starts
+ * at the node found wrong last time and stops at the first wrong one. */
+bool sim_ring_consistent(struct sim_ring *r, const struct sim *s);
+
+/* Links per live node (ovl_node_links). */
+void sim_link_counts(const struct sim *s, double *mean, size_t *max);
+
+struct sim_lookup_opts {
+	size_t count;        /* lookups to make */
+	uint32_t spacing_ms; /* one lookup started every spacing_ms (0: all at once) */
+	uint32_t timeout_ms; /* a lookup with no answer after this long has failed (10 s) */
+	/* Attempts after a silent one, each after attempt_ms: the application's
+	 * retry over a lossy network (0: none). */
+	unsigned retries;
+	uint32_t attempt_ms;
+};
+void sim_lookup_opts_default(struct sim_lookup_opts *o);
+
+struct sim_lookup_stats {
+	size_t count, ok;
+	size_t wrong_node; /* delivered, but not at the true owner */
+	size_t errors;     /* route_error, or ovl_node_route refused */
+	size_t lost;       /* nothing within the timeout */
+	size_t first_try;  /* ok without a retry */
+	double hops_mean;
+	unsigned hops_p99, hops_max;
+};
+
+/* Makes o->count lookups from random live nodes to random addresses, runs
+ * the simulation until each has an outcome, and fills out. 0 or -ENOMEM. */
+int sim_lookups(struct sim *s, struct sim_ring *r, const struct sim_lookup_opts *o,
+                struct sim_lookup_stats *out);
+
+#endif
