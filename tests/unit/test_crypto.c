@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Unit tests: the link handshake (overlay/crypto*): real TLS 1.3 and the simulator stand-in. */
 #include "helpers.h"
+#include "members.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -10,36 +11,6 @@
 #include <openssl/x509.h>
 
 #include "crypto.h"
-
-struct member {
-	EVP_PKEY *key;
-	X509 *cert;
-	struct cert_bundle *bundle;
-	struct ovl_crypto *crypto;
-};
-
-static struct member member_of(struct cert_ca *ca, const char *name)
-{
-	struct member m;
-	struct cert_err err = {""};
-	char e[256] = "";
-
-	m.key = h_key(CERT_ALGO_ED25519);
-	m.cert = h_issue(ca, m.key, name, NULL);
-	if (cert_bundle_build(ca, m.cert, m.key, NULL, 0, &m.bundle, &err) < 0)
-		fail_msg("bundle: %s", err.msg);
-	if (ovl_crypto_tls_new(m.bundle, &m.crypto, e, sizeof(e)) < 0)
-		fail_msg("crypto: %s", e);
-	return m;
-}
-
-static void member_free(struct member *m)
-{
-	ovl_crypto_free(m->crypto);
-	cert_bundle_free(m->bundle);
-	X509_free(m->cert);
-	EVP_PKEY_free(m->key);
-}
 
 /* Moves every pending output byte of from into to, in chunks of `chunk`. */
 static enum ovl_hs_status pump(struct ovl_hs *from, struct ovl_hs *to, time_t now, size_t chunk,

@@ -5,6 +5,7 @@
  * membership; every run is a function of its seed.
  */
 #include "helpers.h"
+#include "members.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -460,39 +461,6 @@ static void connect_expecting_another_address_fails_without_up(void **state)
 }
 
 /* ---- 4. membership (real TLS) ------------------------------------------------------------ */
-
-struct member {
-	EVP_PKEY *key;
-	X509 *cert;
-	struct cert_bundle *bundle;
-	struct ovl_crypto *crypto;
-};
-
-static struct member member_of(struct cert_ca *ca, const char *name)
-{
-	struct member m;
-	struct cert_err err = {""};
-	char e[256] = "";
-
-	m.key = h_key(CERT_ALGO_ED25519);
-	m.cert = h_issue(ca, m.key, name, NULL);
-	if (cert_bundle_build(ca, m.cert, m.key, NULL, 0, &m.bundle, &err) < 0)
-		fail_msg("bundle: %s", err.msg);
-	if (ovl_crypto_tls_new(m.bundle, &m.crypto, e, sizeof(e)) < 0)
-		fail_msg("crypto: %s", e);
-	return m;
-}
-
-static void member_free(struct member *m)
-{
-	if (!m->crypto)
-		return;
-	ovl_crypto_free(m->crypto);
-	cert_bundle_free(m->bundle);
-	X509_free(m->cert);
-	EVP_PKEY_free(m->key);
-	m->crypto = NULL;
-}
 
 static void member_free_v(void *p)
 {
