@@ -51,7 +51,6 @@ struct ovl_node {
 	/* a CTM to ourselves to be sent through the link at this endpoint once up */
 	bool via_pending;
 	struct ovl_endpoint via_ep;
-	uint64_t via_deadline;
 	uint64_t next_maintain, next_rejoin, last_self_ctm;
 	uint64_t bucket_retry[BUCKETS]; /* when a bucket may be asked for again */
 	uint32_t next_id;

@@ -5,7 +5,7 @@
  * fixed group trust.
  *
  * The trust is made once at start-up: an Ed25519 CA for namespace "fuzz"
- * (subject "CN=groupvpn CA fuzz", the same name as the seed corpus's CA) with
+ * (subject "O=fuzz, CN=groupvpn CA"; inputs are re-signed with it, issuer included) with
  * one revoked serial in its CRL. Start-up also checks the verdicts that fuzz
  * inputs cannot reach on their own — valid, revoked, expired, not yet valid —
  * on certificates it issues itself.
@@ -27,6 +27,7 @@
  *    and a fixed IP (if any) that is a host of our network.
  */
 #include "cert.h"
+#include "fuzz_util.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -83,34 +84,6 @@ static void free_at_exit(void)
 	trust = NULL;
 }
 
-/* The CA's private key: struct cert_ca keeps it to itself, so save the CA to
- * a scratch directory, read ca.key back, and remove the directory. */
-static EVP_PKEY *ca_key_of(const struct cert_ca *ca)
-{
-	static const char *const files[] = {"ca.key", "ca.crt", "crl.pem", "group.json"};
-	const char *tmpdir = getenv("TMPDIR");
-	struct cert_err err = {""};
-	char dir[512], path[600], *pem = NULL;
-	EVP_PKEY *key = NULL;
-	size_t len;
-
-	snprintf(dir, sizeof(dir), "%s/fuzz_cert_verify.XXXXXX", tmpdir ? tmpdir : "/tmp");
-	if (!mkdtemp(dir))
-		die("start-up: mkdtemp", dir);
-	snprintf(path, sizeof(path), "%s/ca.key", dir);
-	if (cert_ca_save_dir(ca, dir, &err) < 0 ||
-	    cert_file_read(path, CERT_PEM_MAX, &pem, &len, &err) < 0 ||
-	    cert_key_from_pem(pem, len, &key, &err) < 0)
-		die("start-up: reading the CA key back", err.msg);
-	cert_secret_free(pem);
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-		unlink(path);
-	}
-	rmdir(dir);
-	return key;
-}
-
 static void trust_init(void)
 {
 	const struct cert_ca_params cp = {
@@ -153,7 +126,12 @@ static void trust_init(void)
 	expect_verdict(good, FUZZ_NODE_END + FUZZ_DAY, CERT_EXPIRED, "after notAfter");
 	expect_verdict(good, FUZZ_T0 - FUZZ_DAY, CERT_NOT_YET_VALID, "before notBefore");
 	expect_verdict(cert_ca_x509(ca), FUZZ_NOW, CERT_MALFORMED, "the CA as a node");
-	ca_key = ca_key_of(ca);
+	{
+		struct cert_err kerr = {""};
+
+		if (!(ca_key = fuzz_ca_key(ca, "fuzz_cert_verify", &kerr)))
+			die("start-up: reading the CA key back", kerr.msg);
+	}
 	ca_name = X509_NAME_dup(X509_get_subject_name(cert_ca_x509(ca)));
 	if (!ca_name || cert_network_parse(FUZZ_NET, &net, &err) < 0)
 		die("start-up: CA name and network", err.msg);

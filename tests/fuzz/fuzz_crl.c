@@ -23,6 +23,7 @@
  *    (0, and then holds its entries), and otherwise answers -EALREADY.
  */
 #include "cert.h"
+#include "fuzz_util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -66,36 +67,8 @@ static void free_at_exit(void)
 	trust = NULL;
 }
 
-/* The CA's private key: struct cert_ca keeps it to itself, so save the CA to
- * a scratch directory, read ca.key back, and remove the directory. */
-static EVP_PKEY *ca_key_of(const struct cert_ca *ca)
-{
-	static const char *const files[] = {"ca.key", "ca.crt", "crl.pem", "group.json"};
-	const char *tmpdir = getenv("TMPDIR");
-	struct cert_err err = {""};
-	char dir[512], path[600], *pem = NULL;
-	EVP_PKEY *key = NULL;
-	size_t len;
-
-	snprintf(dir, sizeof(dir), "%s/fuzz_crl.XXXXXX", tmpdir ? tmpdir : "/tmp");
-	if (!mkdtemp(dir))
-		die("start-up: mkdtemp", dir);
-	snprintf(path, sizeof(path), "%s/ca.key", dir);
-	if (cert_ca_save_dir(ca, dir, &err) < 0 ||
-	    cert_file_read(path, CERT_PEM_MAX, &pem, &len, &err) < 0 ||
-	    cert_key_from_pem(pem, len, &key, &err) < 0)
-		die("start-up: reading the CA key back", err.msg);
-	cert_secret_free(pem);
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-		unlink(path);
-	}
-	rmdir(dir);
-	return key;
-}
-
 /*
- * A CA for namespace "fuzz" (issuer "CN=groupvpn CA fuzz", as in the seeds,
+ * A CA for namespace "fuzz" (re-signed inputs get its issuer name,
  * so seeds reach the signature check), trusted with CRL number 1; then CRL
  * number 2 must replace it and a second copy of 2 must not.
  */
@@ -127,7 +100,12 @@ static void trust_init(void)
 	if (cert_crl_number(cert_trust_crl(trust)) != TRUST_CRL_N ||
 	    !cert_crl_is_revoked(cert_trust_crl(trust), "1234abcd"))
 		die("start-up: the trust does not hold CRL 2", NULL);
-	ca_key = ca_key_of(ca);
+	{
+		struct cert_err kerr = {""};
+
+		if (!(ca_key = fuzz_ca_key(ca, "fuzz_crl", &kerr)))
+			die("start-up: reading the CA key back", kerr.msg);
+	}
 	ca_name = X509_NAME_dup(X509_get_subject_name(cert_ca_x509(ca)));
 	if (!ca_name)
 		die("start-up: CA name", NULL);
