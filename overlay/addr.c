@@ -68,6 +68,18 @@ int ovl_addr_log2(const struct cert_addr *d)
 	return -1;
 }
 
+void ovl_addr_add(const struct cert_addr *a, const struct cert_addr *b, struct cert_addr *out)
+{
+	unsigned carry = 0;
+
+	for (int i = CERT_ADDR_LEN - 1; i >= 0; i--) {
+		unsigned s = (unsigned)a->b[i] + b->b[i] + carry;
+
+		out->b[i] = (uint8_t)s;
+		carry = s >> 8;
+	}
+}
+
 void ovl_addr_add_pow2(const struct cert_addr *a, int k, struct cert_addr *out)
 {
 	int carry;

@@ -28,6 +28,8 @@ int ovl_addr_closer(const struct cert_addr *target, const struct cert_addr *x,
                     const struct cert_addr *y);
 /* Index of the highest set bit, 0..159, or -1 for zero. */
 int ovl_addr_log2(const struct cert_addr *d);
+/* out = a + b mod 2^160. */
+void ovl_addr_add(const struct cert_addr *a, const struct cert_addr *b, struct cert_addr *out);
 /* out = a + 2^k mod 2^160, k in 0..159. */
 void ovl_addr_add_pow2(const struct cert_addr *a, int k, struct cert_addr *out);
 /* x lies strictly inside the clockwise arc from a to b. */

@@ -35,10 +35,20 @@ void ovl_links_config_default(struct ovl_links_config *cfg)
 
 /* ---- index table: local index -> handshake or session ------------------ */
 
-static size_t idx_slot(const struct ovl_links *ls, uint32_t key)
+/* Each link holds at most OLD_MAX + 2 sessions and one handshake; half open
+ * handshakes come on top. The table stays at most half full. */
+#define IDX_CAP_MAX (16u << 20)
+#define IDX_CAP_MIN 64u
+
+static size_t idx_home(uint32_t key, size_t cap)
 {
 	/* Indices are random: their low bits are already well spread. */
-	return (key * 2654435761u) & (ls->idx_cap - 1);
+	return (key * 2654435761u) & (cap - 1);
+}
+
+static size_t idx_slot(const struct ovl_links *ls, uint32_t key)
+{
+	return idx_home(key, ls->idx_cap);
 }
 
 struct idx_entry *lk_idx_find(struct ovl_links *ls, uint32_t key)
@@ -51,15 +61,43 @@ struct idx_entry *lk_idx_find(struct ovl_links *ls, uint32_t key)
 	}
 }
 
+static void idx_insert(struct idx_entry *tab, size_t cap, const struct idx_entry *e)
+{
+	size_t i = idx_home(e->key, cap);
+
+	while (tab[i].kind != IDX_EMPTY)
+		i = (i + 1) & (cap - 1);
+	tab[i] = *e;
+}
+
+/* Doubles the table: it starts small (a node has a few dozen links, the
+ * engine allows a thousand) and stays at most half full. */
+static int idx_grow(struct ovl_links *ls)
+{
+	size_t cap = ls->idx_cap * 2;
+	struct idx_entry *tab;
+
+	if (cap > IDX_CAP_MAX)
+		return -ENOSPC;
+	tab = calloc(cap, sizeof(*tab));
+	if (!tab)
+		return -ENOMEM;
+	for (size_t i = 0; i < ls->idx_cap; i++)
+		if (ls->idx[i].kind != IDX_EMPTY)
+			idx_insert(tab, cap, &ls->idx[i]);
+	free(ls->idx);
+	ls->idx = tab;
+	ls->idx_cap = cap;
+	return 0;
+}
+
 static int idx_put(struct ovl_links *ls, uint32_t key, int kind, void *p)
 {
-	size_t i;
+	const struct idx_entry e = {.key = key, .kind = (uint8_t)kind, .p = p};
 
-	if (ls->idx_n + 1 > ls->idx_cap / 2)
+	if (ls->idx_n + 1 > ls->idx_cap / 2 && idx_grow(ls) < 0)
 		return -ENOSPC;
-	for (i = idx_slot(ls, key); ls->idx[i].kind != IDX_EMPTY; i = (i + 1) & (ls->idx_cap - 1))
-		;
-	ls->idx[i] = (struct idx_entry){.key = key, .kind = (uint8_t)kind, .p = p};
+	idx_insert(ls->idx, ls->idx_cap, &e);
 	ls->idx_n++;
 	return 0;
 }
@@ -131,9 +169,7 @@ int ovl_links_new(const struct ovl_links_config *cfg, const struct ovl_links_cb 
 		return -ENOMEM;
 	ls->cfg = *cfg;
 	ls->cb = *cb;
-	/* Each link holds at most two sessions and one handshake. */
-	for (ls->idx_cap = 16; ls->idx_cap < 8 * (size_t)cfg->max_links; ls->idx_cap *= 2)
-		;
+	ls->idx_cap = IDX_CAP_MIN;
 	ls->idx = calloc(ls->idx_cap, sizeof(*ls->idx));
 	if (!ls->idx) {
 		free(ls);
@@ -173,6 +209,9 @@ void ovl_links_free(struct ovl_links *ls)
 		link_free(ls, ls->links[i]);
 	for (size_t i = 0; i < ls->n_reap; i++)
 		link_free(ls, ls->reap[i]);
+	for (size_t i = 0; i < ls->n_tombs; i++)
+		lk_session_free(ls, ls->tombs[i]);
+	free(ls->tombs);
 	free(ls->hss);
 	free(ls->links);
 	free(ls->reap);
@@ -384,6 +423,7 @@ static void make_current(struct ovl_links *ls, struct ovl_link *l, struct sessio
 	l->cur = s;
 	l->ep = s->ep;
 	ls->st.rekeys++;
+	lk_wake(ls);
 }
 
 /* Puts s into the link to peer (new or existing); fires `up` for a new link. */
@@ -392,6 +432,7 @@ int lk_install(struct ovl_links *ls, struct session *s, const struct cert_info *
 	struct ovl_link *l = ovl_links_find(ls, &peer->addr);
 	char who[16];
 
+	lk_wake(ls); /* a new link pings at once; a new session confirms */
 	if (!l) {
 		if (ls->n_links >= ls->cfg.max_links)
 			return -ENOSPC;
@@ -455,7 +496,8 @@ static int seal_send(struct ovl_links *ls, struct session *s, const struct ovl_e
 		memcpy(pt + 1, msg, len);
 	if (ovl_aead_seal(s->tx, s->tx_ctr, buf, DATA_HDR, pt, 1 + len, pt) < 0)
 		return -EIO;
-	s->tx_ctr++;
+	if (++s->tx_ctr == ls->cfg.rekey_packets)
+		lk_wake(ls); /* worn out: the tick starts a rekey */
 	lk_send(ls, to, buf, wire_len(&w));
 	return 0;
 }
@@ -473,21 +515,55 @@ int ovl_link_send(struct ovl_links *ls, struct ovl_link *l, uint64_t now, const 
 	return seal_send(ls, l->cur, &l->ep, IN_MSG, msg, len);
 }
 
-void ovl_link_close(struct ovl_links *ls, struct ovl_link *l, uint64_t now, const char *reason)
+static void send_close(struct ovl_links *ls, struct session *s, const struct ovl_endpoint *to,
+                       const char *reason)
 {
 	uint8_t buf[1 + REASON_MAX];
 	size_t n = reason ? strlen(reason) : 0;
 
-	(void)now;
-	if (!l || l->state != OVL_LINK_UP)
-		return;
 	if (n > REASON_MAX)
 		n = REASON_MAX;
 	buf[0] = (uint8_t)n;
 	memcpy(buf + 1, reason, n);
+	seal_send(ls, s, to, IN_CLOSE, buf, 1 + n);
+}
+
+/*
+ * A CLOSE can be lost, and the peer would then keep a half-open link for up
+ * to dead_ms, forwarding into it messages that vanish. So the session we
+ * closed outlives the link as a tombstone: still indexed, it answers any
+ * authentic DATA from the peer with another CLOSE (at most once a second)
+ * until the peer's own dead_ms has surely passed.
+ */
+static void entomb(struct ovl_links *ls, struct ovl_link *l, uint64_t now)
+{
+	struct session *s = l->cur;
+
+	if (!s || lk_push((void ***)&ls->tombs, &ls->n_tombs, &ls->cap_tombs, s) < 0)
+		return; /* out of memory: lk_link_down frees it with the link */
+	l->cur = NULL;
+	s->link = NULL;
+	s->tomb = true;
+	s->tomb_sent = 0; /* the first repeat may go at once */
+	s->tomb_until = now + ls->cfg.dead_ms;
+	lk_wake(ls);
+}
+
+static void tomb_free(struct ovl_links *ls, struct session *s)
+{
+	lk_remove((void **)ls->tombs, &ls->n_tombs, s);
+	lk_session_free(ls, s);
+}
+
+void ovl_link_close(struct ovl_links *ls, struct ovl_link *l, uint64_t now, const char *reason)
+{
+	if (!l || l->state != OVL_LINK_UP)
+		return;
 	enter(ls);
-	if (l->cur)
-		seal_send(ls, l->cur, &l->ep, IN_CLOSE, buf, 1 + n);
+	if (l->cur) {
+		send_close(ls, l->cur, &l->ep, reason);
+		entomb(ls, l, now);
+	}
 	lk_link_down(ls, l, reason ? reason : "closed");
 	leave(ls);
 }
@@ -594,6 +670,7 @@ static struct ovl_link *confirm(struct ovl_links *ls, struct session *s, uint64_
 	h->sess = NULL;
 	if (h->rekey_of)
 		h->rekey_of->rekey = NULL;
+	lk_wake(ls);
 	h->dead = true; /* reaped at the end of this call */
 	ls->st.hs_completed++;
 	if (lk_install(ls, s, &res.peer, now) < 0) {
@@ -636,6 +713,16 @@ void lk_handle_data(struct ovl_links *ls, uint64_t now, const struct ovl_endpoin
 		goto drop;
 	/* Authentic: only now may the packet move the window or the endpoint. */
 	ovl_replay_update(&s->replay, ctr);
+	if (s->tomb) {
+		if (pt[0] == IN_CLOSE) {
+			tomb_free(ls, s); /* the peer has closed too */
+		} else if (!s->tomb_sent || now - s->tomb_sent >= TOMB_REPEAT_MS) {
+			s->tomb_sent = now;
+			ls->st.close_repeats++;
+			send_close(ls, s, from, "link closed");
+		}
+		return;
+	}
 	s->last_rx = now;
 	s->heard = true;
 	l = s->link ? s->link : confirm(ls, s, now);
@@ -753,7 +840,10 @@ static uint64_t tick_link(struct ovl_links *ls, struct ovl_link *l, uint64_t now
 	}
 	if (l->next)
 		next = min_u64(next, l->next->created + ls->cfg.hs_timeout_ms + prev_grace(ls));
-	if (now >= l->next_ping) {
+	/* Pings due within a quarter period go out now: the links' keepalives
+	 * fall into step, and the engine wakes a few times per period, not once
+	 * per link. */
+	if (now + ls->cfg.keepalive_ms / 4 >= l->next_ping) {
 		send_ping(ls, l, now);
 		l->next_ping = now + ls->cfg.keepalive_ms;
 	}
@@ -779,12 +869,28 @@ uint64_t ovl_links_tick(struct ovl_links *ls, uint64_t now)
 
 	enter(ls);
 	lk_cookie_rotate(ls, now);
-	/* Links may go down (and leave the array) while we walk it: walk a copy
-	 * of the count backwards so removals (swap with last) are safe. */
-	for (size_t i = ls->n_links; i-- > 0;) {
-		if (i < ls->n_links)
-			next = min_u64(next, tick_link(ls, ls->links[i], now));
+	if (now >= ls->due) {
+		uint64_t due = UINT64_MAX;
+
+		/* Links may go down (and leave the array) while we walk it: walk
+		 * a copy of the count backwards so removals (swap with last) are
+		 * safe. A callback that wakes us meanwhile keeps ls->due at 0. */
+		ls->due = UINT64_MAX;
+		for (size_t i = ls->n_links; i-- > 0;) {
+			if (i < ls->n_links)
+				due = min_u64(due, tick_link(ls, ls->links[i], now));
+		}
+		for (size_t i = ls->n_tombs; i-- > 0;) {
+			struct session *s = ls->tombs[i];
+
+			if (now >= s->tomb_until)
+				tomb_free(ls, s);
+			else
+				due = min_u64(due, s->tomb_until);
+		}
+		ls->due = min_u64(ls->due, due);
 	}
+	next = ls->due;
 	for (size_t i = 0; i < ls->n_hs; i++)
 		if (!ls->hss[i]->dead)
 			next = min_u64(next, lk_hs_tick(ls, ls->hss[i], now));

@@ -137,6 +137,7 @@ struct ovl_links_stats {
 	uint64_t rx_datagrams, rx_dropped, tx_datagrams;
 	uint64_t hs_started, hs_completed, hs_failed, hs_refused_member, cookies_sent;
 	uint64_t replays, rekeys, roams;
+	uint64_t close_repeats; /* CLOSE sent again to a peer still using a closed link */
 };
 void ovl_links_stats(const struct ovl_links *ls, struct ovl_links_stats *out);
 

@@ -24,13 +24,25 @@ struct ovl_links {
 	size_t n_hs, cap_hs;
 	struct ovl_link **reap; /* down during this call; freed before it returns */
 	size_t n_reap, cap_reap;
+	struct session **tombs; /* sessions of links we closed (session.tomb) */
+	size_t n_tombs, cap_tombs;
 	uint8_t cookie_key[32], cookie_prev[32];
 	uint64_t cookie_rotated;
 	bool cookie_ready;
 	struct ovl_links_stats st;
+	/* No link needs its timers looked at before this; lk_wake() clears it
+	 * whenever a change may have brought a deadline closer. Ticks that come
+	 * with every datagram then cost nothing. */
+	uint64_t due;
 	int depth;                     /* public calls in progress (callbacks may call in again) */
 	uint8_t buf[OVL_DATAGRAM_MAX]; /* scratch for outgoing datagrams */
 };
+
+/* A link's timers changed: the next tick walks every link again. */
+static inline void lk_wake(struct ovl_links *ls)
+{
+	ls->due = 0;
+}
 
 /* link.c */
 struct idx_entry *lk_idx_find(struct ovl_links *ls, uint32_t key);

@@ -179,8 +179,10 @@ void lk_hs_destroy(struct ovl_links *ls, struct link_hs *h)
 		h->sess->hs = NULL;
 		lk_session_free(ls, h->sess);
 	}
-	if (h->rekey_of)
+	if (h->rekey_of) {
 		h->rekey_of->rekey = NULL;
+		lk_wake(ls);
+	}
 	ovl_hs_free(h->tls);
 	free(h->tx);
 	free(h);
@@ -203,6 +205,7 @@ static void hs_fail(struct ovl_links *ls, struct link_hs *h, const char *reason)
 	if (h->rekey_of) {
 		h->rekey_of->rekey = NULL;
 		h->rekey_of = NULL;
+		lk_wake(ls);
 	}
 	if (h->user_connect && ls->cb.failed)
 		ls->cb.failed(ls->cb.ctx, &h->ep, h->has_expect ? &h->expect : NULL, reason);
@@ -278,12 +281,13 @@ static void hs_done(struct ovl_links *ls, struct link_hs *h, uint64_t now)
 	if (h->rekey_of) {
 		h->rekey_of->rekey = NULL;
 		h->rekey_of = NULL;
+		lk_wake(ls);
 	}
 	if (lk_install(ls, s, &res.peer, now) < 0) {
 		lk_session_free(ls, s);
 		goto out;
 	}
-	if (s->link->state == OVL_LINK_UP) /* `up` may have closed it */
+	if (s->link && s->link->state == OVL_LINK_UP) /* `up` may have closed it */
 		lk_send_confirm(ls, s, now);
 out:
 	OPENSSL_cleanse(res.keys, sizeof(res.keys));

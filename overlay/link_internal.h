@@ -35,7 +35,8 @@ enum {
 #define COOKIE_ROTATE_MS  120000
 #define CONFIRM_REPEAT_MS 100
 #define REASON_MAX        96
-#define OLD_MAX           3 /* retired sessions a link keeps open */
+#define OLD_MAX           3    /* retired sessions a link keeps open */
+#define TOMB_REPEAT_MS    1000 /* a closed session repeats CLOSE at most this often */
 
 _Static_assert(HS_INIT_MIN + 0 <= OVL_DATAGRAM_MAX, "INIT must fit a datagram");
 _Static_assert(HS_HDR + HS_FRAG_MAX <= OVL_DATAGRAM_MAX, "HS must fit a datagram");
@@ -51,11 +52,15 @@ struct session {
 	struct ovl_replay replay;
 	uint64_t created, last_rx;
 	bool initiator;
-	struct ovl_link *link;  /* NULL until installed */
-	struct link_hs *hs;     /* initiator: the handshake awaiting confirmation */
-	uint64_t confirm_sent;  /* responder: last CONFIRM, to repeat on request */
-	uint64_t retired;       /* when it stopped being current */
-	bool heard;             /* a DATA from the peer arrived on it */
+	struct ovl_link *link; /* NULL until installed */
+	struct link_hs *hs;    /* initiator: the handshake awaiting confirmation */
+	uint64_t confirm_sent; /* responder: last CONFIRM, to repeat on request */
+	uint64_t retired;      /* when it stopped being current */
+	bool heard;            /* a DATA from the peer arrived on it */
+	/* Closed by us: kept until tomb_until to answer the peer's DATA with
+	 * another CLOSE, in case the first was lost (see ovl_link_close). */
+	bool tomb;
+	uint64_t tomb_until, tomb_sent;
 	struct ovl_endpoint ep; /* where the handshake ran */
 };
 

@@ -4,10 +4,12 @@
  * protocols are in node_route.c. docs/overlay.md describes both.
  *
  * Table: the leaf set is the leaf_per_side linked peers nearest to us on
- * each side of the ring; far links fill Kademlia buckets (bucket i holds
- * peers whose XOR distance from us has its top bit at i). XOR distance is
- * symmetric, so a link fills the same bucket at both ends: one link serves
- * both, which keeps the number of links per node near log2(N) + 2k.
+ * each side of the ring; far links fill distance classes (class i holds
+ * peers whose ring distance from us has its top bit at i, on one side).
+ * Each node asks for one link per class on its clockwise side, like Chord's
+ * fingers; the link is the peer's counter-clockwise link of the same class,
+ * so routing, which goes either way, finds about 2 log2(N) far links of
+ * every scale. docs/overlay.md compares this with XOR buckets.
  */
 #define LOG_SUBSYS "node"
 #include "node_internal.h"
@@ -60,53 +62,71 @@ static void set_state(struct ovl_node *n, enum ovl_node_state s)
 
 /* ---- the table --------------------------------------------------------------- */
 
-int nd_bucket(const struct ovl_node *n, const struct cert_addr *a)
+int nd_class(const struct ovl_node *n, const struct cert_addr *a)
 {
-	struct cert_addr x;
+	struct cert_addr d;
+	int b;
 
-	for (int i = 0; i < CERT_ADDR_LEN; i++)
-		x.b[i] = n->self.addr.b[i] ^ a->b[i];
-	return ovl_addr_log2(&x);
+	ovl_addr_cw(&n->self.addr, a, &d);
+	if (!(d.b[0] & 0x80))
+		return ovl_addr_log2(&d); /* -1 for ourselves */
+	/* 2^159 or more clockwise: nearer the other way. */
+	ovl_addr_cw(a, &n->self.addr, &d);
+	b = ovl_addr_log2(&d);
+	return OVL_ADDR_BITS + b;
 }
 
-struct side_entry {
-	struct ovl_link *l;
-	struct cert_addr d;
-};
-
-static int cmp_side(const void *a, const void *b)
+/* Puts l (at distance d) into the sorted k-nearest list, if it belongs. */
+static void keep_nearest(struct ovl_link **list, struct cert_addr *dist, size_t *n, size_t k,
+                         struct ovl_link *l, const struct cert_addr *d)
 {
-	return ovl_addr_cmp(&((const struct side_entry *)a)->d, &((const struct side_entry *)b)->d);
+	size_t i = *n;
+
+	if (i == k && ovl_addr_cmp(d, &dist[k - 1]) >= 0)
+		return;
+	if (i < k)
+		(*n)++;
+	else
+		i = k - 1;
+	for (; i > 0 && ovl_addr_cmp(d, &dist[i - 1]) < 0; i--) {
+		list[i] = list[i - 1];
+		dist[i] = dist[i - 1];
+	}
+	list[i] = l;
+	dist[i] = *d;
+}
+
+static const struct near_cache *near_cache(const struct ovl_node *n)
+{
+	struct near_cache *c = n->near;
+	struct cert_addr ds[NEIGH_MAX], dp[NEIGH_MAX], d;
+	size_t k = n->cfg.leaf_per_side;
+
+	if (c->gen == n->links_gen)
+		return c;
+	c->n_succ = c->n_pred = 0;
+	for (size_t i = 0; i < ovl_links_count(n->ls); i++) {
+		struct ovl_link *l = ovl_links_at(n->ls, i);
+		const struct cert_addr *a = &ovl_link_peer(l)->addr;
+
+		ovl_addr_cw(&n->self.addr, a, &d);
+		keep_nearest(c->succ, ds, &c->n_succ, k, l, &d);
+		ovl_addr_cw(a, &n->self.addr, &d);
+		keep_nearest(c->pred, dp, &c->n_pred, k, l, &d);
+	}
+	c->gen = n->links_gen;
+	return c;
 }
 
 /* The k nearest linked peers on one side (cw: successors), nearest first. */
 static size_t side(const struct ovl_node *n, bool cw, struct ovl_link **out, size_t k)
 {
-	size_t cnt = ovl_links_count(n->ls), m = 0;
-	struct side_entry *e;
+	const struct near_cache *c = near_cache(n);
+	size_t m = cw ? c->n_succ : c->n_pred;
 
-	if (cnt == 0)
-		return 0;
-	e = malloc(cnt * sizeof(*e));
-	if (!e)
-		return 0;
-	for (size_t i = 0; i < cnt; i++) {
-		struct ovl_link *l = ovl_links_at(n->ls, i);
-		const struct cert_addr *a = &ovl_link_peer(l)->addr;
-
-		e[m].l = l;
-		if (cw)
-			ovl_addr_cw(&n->self.addr, a, &e[m].d);
-		else
-			ovl_addr_cw(a, &n->self.addr, &e[m].d);
-		m++;
-	}
-	qsort(e, m, sizeof(*e), cmp_side);
 	if (m > k)
 		m = k;
-	for (size_t i = 0; i < m; i++)
-		out[i] = e[i].l;
-	free(e);
+	memcpy(out, cw ? c->succ : c->pred, m * sizeof(*out));
 	return m;
 }
 
@@ -139,7 +159,9 @@ bool nd_is_near(const struct ovl_node *n, const struct cert_addr *a)
 	return false;
 }
 
-bool nd_fits_leafset(const struct ovl_node *n, const struct cert_addr *a)
+/* Is `a` within our leaf set's reach on either side? slack 0: nearer than our
+ * k-th nearest on that side; slack s: within about 2^s times that distance. */
+static bool within_reach(const struct ovl_node *n, const struct cert_addr *a, int slack)
 {
 	struct ovl_link *s[NEIGH_MAX];
 	size_t k = n->cfg.leaf_per_side;
@@ -159,10 +181,16 @@ bool nd_fits_leafset(const struct ovl_node *n, const struct cert_addr *a)
 			ovl_addr_cw(a, &n->self.addr, &da);
 			ovl_addr_cw(&ovl_link_peer(s[m - 1])->addr, &n->self.addr, &dk);
 		}
-		if (ovl_addr_cmp(&da, &dk) < 0)
+		if (slack ? ovl_addr_log2(&da) < ovl_addr_log2(&dk) + slack
+		          : ovl_addr_cmp(&da, &dk) < 0)
 			return true;
 	}
 	return false;
+}
+
+bool nd_fits_leafset(const struct ovl_node *n, const struct cert_addr *a)
+{
+	return within_reach(n, a, 0);
 }
 
 size_t nd_candidates(const struct ovl_node *n, struct ovl_endpoint *out, size_t max)
@@ -238,22 +266,33 @@ static struct nlink *nl(struct ovl_link *l)
 	return ovl_link_user(l);
 }
 
-static void send_neighbours(struct ovl_node *n, uint64_t now, uint8_t type, struct ovl_link *to)
+/* Our near set to `to`; with `only_closer`, only the entries closer to its
+ * peer than we are (nothing is sent if none is). */
+static void send_neighbours(struct ovl_node *n, uint64_t now, uint8_t type, struct ovl_link *to,
+                            bool only_closer)
 {
+	const struct cert_addr *dst = &ovl_link_peer(to)->addr;
 	struct ovl_link *near[2 * NEIGH_MAX];
-	size_t m = nd_near(n, near, 2 * NEIGH_MAX);
+	size_t m = nd_near(n, near, 2 * NEIGH_MAX), k = 0;
 	struct wire_writer w = wire_writer(n->buf, sizeof(n->buf));
+	uint8_t *count;
 
-	if (m > NEIGH_MAX)
-		m = NEIGH_MAX;
 	wire_put_u8(&w, type);
-	wire_put_u8(&w, (uint8_t)m);
-	for (size_t i = 0; i < m; i++) {
-		wire_put_bytes(&w, ovl_link_peer(near[i])->addr.b, CERT_ADDR_LEN);
+	count = wire_put_space(&w, 1);
+	for (size_t i = 0; i < m && k < NEIGH_MAX; i++) {
+		const struct cert_addr *a = &ovl_link_peer(near[i])->addr;
+
+		if (only_closer &&
+		    (ovl_addr_eq(a, dst) || ovl_addr_closer(dst, a, &n->self.addr) > 0))
+			continue;
+		wire_put_bytes(&w, a->b, CERT_ADDR_LEN);
 		ovl_ep_put(&w, ovl_link_endpoint(near[i]));
+		k++;
 	}
-	if (wire_wok(&w))
-		ovl_link_send(n->ls, to, now, n->buf, wire_len(&w));
+	if (!wire_wok(&w) || (only_closer && k == 0))
+		return;
+	*count = (uint8_t)k;
+	ovl_link_send(n->ls, to, now, n->buf, wire_len(&w));
 }
 
 static void on_up(void *ctx, struct ovl_link *l)
@@ -261,6 +300,7 @@ static void on_up(void *ctx, struct ovl_link *l)
 	struct ovl_node *n = ctx;
 	struct nlink *x = calloc(1, sizeof(*x));
 
+	n->links_gen++;
 	if (!x) {
 		ovl_link_close(n->ls, l, n->now, "out of memory");
 		return;
@@ -287,7 +327,7 @@ static void on_up(void *ctx, struct ovl_link *l)
 	}
 	/* A new neighbour hears about the rest of ours at once. */
 	if (nd_is_near(n, &ovl_link_peer(l)->addr))
-		send_neighbours(n, n->now, NM_LEAFSET, l);
+		send_neighbours(n, n->now, NM_LEAFSET, l, false);
 }
 
 static void on_down(void *ctx, struct ovl_link *l, const char *reason)
@@ -295,6 +335,7 @@ static void on_down(void *ctx, struct ovl_link *l, const char *reason)
 	struct ovl_node *n = ctx;
 
 	(void)reason;
+	n->links_gen++;
 	free(nl(l));
 	ovl_link_set_user(l, NULL);
 	/* Repair sooner than the next maintenance round. */
@@ -330,6 +371,15 @@ static void on_recv(void *ctx, struct ovl_link *l, const uint8_t *msg, size_t le
 		nd_handle_route(n, n->now, l, msg, len);
 		break;
 	case NM_LEAFSET:
+		nd_handle_neighbours(n, n->now, &r);
+		/* The sender counts us among its neighbours but we do not count
+		 * it among ours: we may know nodes nearer to it that it lacks. Not
+		 * from afar: a node that is still joining learns its place by CTM. */
+		if (ovl_link_state(l) == OVL_LINK_UP && !nd_is_near(n, &ovl_link_peer(l)->addr) &&
+		    within_reach(n, &ovl_link_peer(l)->addr, 2))
+			send_neighbours(n, n->now, NM_LEAFSET_REP, l, true);
+		break;
+	case NM_LEAFSET_REP:
 	case NM_LEAVE:
 		nd_handle_neighbours(n, n->now, &r);
 		break;
@@ -379,6 +429,12 @@ int ovl_node_new(const struct ovl_node_config *cfg, const struct ovl_node_cb *cb
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return -ENOMEM;
+	n->near = calloc(1, sizeof(*n->near));
+	if (!n->near) {
+		free(n);
+		return -ENOMEM;
+	}
+	n->near->gen = UINT64_MAX;
 	n->cfg = *cfg;
 	n->cfg.links.crypto = cfg->crypto;
 	n->cb = *cb;
@@ -393,6 +449,7 @@ int ovl_node_new(const struct ovl_node_config *cfg, const struct ovl_node_cb *cb
 	lcb.recv = on_recv;
 	rc = ovl_links_new(&n->cfg.links, &lcb, &n->ls);
 	if (rc < 0) {
+		free(n->near);
 		free(n);
 		return rc;
 	}
@@ -407,6 +464,7 @@ void ovl_node_free(struct ovl_node *n)
 	for (size_t i = 0; i < ovl_links_count(n->ls); i++)
 		free(nl(ovl_links_at(n->ls, i)));
 	ovl_links_free(n->ls);
+	free(n->near);
 	free(n);
 }
 
@@ -482,42 +540,50 @@ void ovl_node_input(struct ovl_node *n, uint64_t now, const struct ovl_endpoint 
 
 /* ---- maintenance ----------------------------------------------------------------- */
 
-/* Asks for a far link in the first bucket (from the top) that has none. */
-static void fill_buckets(struct ovl_node *n, uint64_t now)
+/* How many links each class holds. */
+static void count_classes(const struct ovl_node *n, unsigned have[CLASSES])
 {
-	unsigned have[BUCKETS] = {0};
+	memset(have, 0, CLASSES * sizeof(have[0]));
+	for (size_t i = 0; i < ovl_links_count(n->ls); i++) {
+		int c = nd_class(n, &ovl_link_peer(ovl_links_at(n->ls, i))->addr);
+
+		if (c >= 0)
+			have[c]++;
+	}
+}
+
+/* Asks for a far link in the first clockwise class (from the top) that has none. */
+static void fill_classes(struct ovl_node *n, uint64_t now)
+{
+	unsigned have[CLASSES];
 	struct ovl_link *s[NEIGH_MAX];
 	struct cert_addr d;
-	int floor_b = 0;
+	int floor_c = -1;
 	size_t m;
 
-	for (size_t i = 0; i < ovl_links_count(n->ls); i++) {
-		int b = nd_bucket(n, &ovl_link_peer(ovl_links_at(n->ls, i))->addr);
-
-		if (b >= 0)
-			have[b]++;
-	}
-	/* Buckets smaller than our leaf set's reach hold nobody we lack. */
+	count_classes(n, have);
+	/* Classes below our leaf set's reach hold nobody we lack. */
 	m = side(n, true, s, n->cfg.leaf_per_side);
 	if (m) {
 		ovl_addr_cw(&n->self.addr, &ovl_link_peer(s[m - 1])->addr, &d);
-		floor_b = ovl_addr_log2(&d);
+		floor_c = ovl_addr_log2(&d);
 	}
-	for (int b = BUCKETS - 1; b > floor_b; b--) {
-		struct cert_addr target;
+	/* Clockwise classes end at 158: 2^159 and beyond is the other side. */
+	for (int c = OVL_ADDR_BITS - 2; c > floor_c; c--) {
+		struct cert_addr off, target;
 
-		if (have[b] >= n->cfg.far_per_class || now < n->bucket_retry[b])
+		if (have[c] >= n->cfg.far_per_class || now < n->class_retry[c])
 			continue;
-		/* A random point inside bucket b: our prefix, bit b flipped, random below. */
-		n->cb.random(n->cb.ctx, target.b, sizeof(target.b));
-		for (int bit = OVL_ADDR_BITS - 1; bit >= b; bit--) {
+		/* A random point of the class: self + 2^c + [0, 2^c). */
+		n->cb.random(n->cb.ctx, off.b, sizeof(off.b));
+		for (int bit = OVL_ADDR_BITS - 1; bit >= c; bit--) {
 			int byte = CERT_ADDR_LEN - 1 - bit / 8, sh = bit % 8;
-			uint8_t mine = (uint8_t)((n->self.addr.b[byte] >> sh) & 1);
-			uint8_t want = bit == b ? (uint8_t)!mine : mine;
+			uint8_t want = bit == c;
 
-			target.b[byte] = (uint8_t)((target.b[byte] & ~(1u << sh)) | (want << sh));
+			off.b[byte] = (uint8_t)((off.b[byte] & ~(1u << sh)) | (want << sh));
 		}
-		n->bucket_retry[b] = now + 4ull * n->cfg.maintain_ms;
+		ovl_addr_add(&n->self.addr, &off, &target);
+		n->class_retry[c] = now + 4ull * n->cfg.maintain_ms;
 		nd_send_ctm(n, now, NULL, &target, RF_NEAREST, OVL_KIND_FAR);
 		return; /* one request per round keeps joins gentle */
 	}
@@ -526,21 +592,16 @@ static void fill_buckets(struct ovl_node *n, uint64_t now)
 /* Closes surplus links beyond max_links: never near ones, shortcuts or young ones. */
 static void trim(struct ovl_node *n, uint64_t now)
 {
-	unsigned have[BUCKETS] = {0};
+	unsigned have[CLASSES];
 	size_t cnt = ovl_links_count(n->ls);
 
 	if (cnt <= n->cfg.max_links)
 		return;
-	for (size_t i = 0; i < cnt; i++) {
-		int b = nd_bucket(n, &ovl_link_peer(ovl_links_at(n->ls, i))->addr);
-
-		if (b >= 0)
-			have[b]++;
-	}
+	count_classes(n, have);
 	for (size_t i = cnt; i-- > 0 && ovl_links_count(n->ls) > n->cfg.max_links;) {
 		struct ovl_link *l = ovl_links_at(n->ls, i);
 		struct nlink *x = nl(l);
-		int b = nd_bucket(n, &ovl_link_peer(l)->addr);
+		int b = nd_class(n, &ovl_link_peer(l)->addr);
 
 		if (!x || x->tag == OVL_KIND_SHORTCUT ||
 		    now - x->since < 2ull * n->cfg.maintain_ms ||
@@ -588,22 +649,17 @@ static void probe_from_afar(struct ovl_node *n, uint64_t now, struct ovl_link *c
 /*
  * A link to a bootstrap we joined or rejoined through has done its job once
  * we are placed (a full leaf set): close it unless it is a neighbour or the
- * only link in its bucket. Bootstraps would otherwise hold a link to every
+ * only link in its class. Bootstraps would otherwise hold a link to every
  * node that ever joined through them.
  */
 static void drop_leaf_links(struct ovl_node *n, uint64_t now, size_t n_near)
 {
-	unsigned have[BUCKETS] = {0};
+	unsigned have[CLASSES];
 	size_t cnt = ovl_links_count(n->ls);
 
 	if (n_near < 2 * n->cfg.leaf_per_side)
 		return;
-	for (size_t i = 0; i < cnt; i++) {
-		int b = nd_bucket(n, &ovl_link_peer(ovl_links_at(n->ls, i))->addr);
-
-		if (b >= 0)
-			have[b]++;
-	}
+	count_classes(n, have);
 	for (size_t i = cnt; i-- > 0;) {
 		struct ovl_link *l = ovl_links_at(n->ls, i);
 		struct nlink *x = l ? nl(l) : NULL;
@@ -611,7 +667,7 @@ static void drop_leaf_links(struct ovl_node *n, uint64_t now, size_t n_near)
 
 		if (!x || x->tag != OVL_KIND_LEAF || now - x->since < n->cfg.maintain_ms)
 			continue;
-		b = nd_bucket(n, &ovl_link_peer(l)->addr);
+		b = nd_class(n, &ovl_link_peer(l)->addr);
 		x->tag = OVL_KIND_FAR;
 		if (nd_is_near(n, &ovl_link_peer(l)->addr) || b < 0 ||
 		    have[b] <= n->cfg.far_per_class)
@@ -629,7 +685,7 @@ static void maintain(struct ovl_node *n, uint64_t now)
 
 	/* Leaf-set exchange: neighbours learn of better neighbours. */
 	for (size_t i = 0; i < m; i++)
-		send_neighbours(n, now, NM_LEAFSET, near[i]);
+		send_neighbours(n, now, NM_LEAFSET, near[i], false);
 	/* A short side means the ring around us broke: ask again where we belong. */
 	if ((side(n, true, s, n->cfg.leaf_per_side) < n->cfg.leaf_per_side ||
 	     side(n, false, p, n->cfg.leaf_per_side) < n->cfg.leaf_per_side) &&
@@ -638,7 +694,7 @@ static void maintain(struct ovl_node *n, uint64_t now)
 		n->last_self_ctm = now;
 	}
 	probe_from_afar(n, now, near, m);
-	fill_buckets(n, now);
+	fill_classes(n, now);
 	trim(n, now);
 	drop_leaf_links(n, now, m);
 }
@@ -724,7 +780,7 @@ void ovl_node_leave(struct ovl_node *n, uint64_t now)
 	m = nd_near(n, near, 2 * NEIGH_MAX);
 	/* Neighbours get our leaf set so they can link to each other at once. */
 	for (size_t i = 0; i < m; i++)
-		send_neighbours(n, now, NM_LEAVE, near[i]);
+		send_neighbours(n, now, NM_LEAVE, near[i], false);
 	while (ovl_links_count(n->ls) > 0)
 		ovl_link_close(n->ls, ovl_links_at(n->ls, 0), now, "leaving");
 	set_state(n, OVL_NODE_LEAVING);

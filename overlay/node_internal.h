@@ -11,6 +11,8 @@ enum {
 	NM_ROUTE = 1,   /* a routed message */
 	NM_LEAFSET = 2, /* my near neighbours: link to those that fit your leaf set */
 	NM_LEAVE = 3,   /* I am leaving; here are my near neighbours */
+	NM_LEAFSET_REP =
+	        4, /* answer to a LEAFSET from a node we do not count as near; never answered */
 };
 
 /* Routed protocols below OVL_PROTO_USER. */
@@ -26,14 +28,23 @@ enum { RF_NEAREST = 1, RF_TRACE = 2, RF_NOT_SRC = 4 };
 enum { RERR_NO_ROUTE = 1, RERR_HOP_LIMIT = 2, RERR_NO_NODE = 3 };
 
 #define ROUTE_HDR (1 + 1 + 1 + 1 + 20 + 20 + 4 + 1)
-#define NEIGH_MAX 16 /* entries in a LEAFSET / LEAVE / CTM reply */
-#define BUCKETS   160
+#define NEIGH_MAX 16        /* entries in a LEAFSET / LEAVE / CTM reply */
+#define CLASSES   (2 * 160) /* distance classes: 160 clockwise, 160 counter-clockwise */
 
 /* What the node keeps per link (ovl_link_user). */
 struct nlink {
 	struct ovl_link *link;
 	enum ovl_link_kind tag; /* LEAF (bootstrap), SHORTCUT, or FAR = no special role */
 	uint64_t since;
+};
+
+/* The leaf set: the leaf_per_side nearest linked peers on each side,
+ * nearest first. Recomputed only when a link comes or goes (gen != the
+ * node's links_gen); held apart so const accessors can refresh it. */
+struct near_cache {
+	uint64_t gen;
+	size_t n_succ, n_pred;
+	struct ovl_link *succ[NEIGH_MAX], *pred[NEIGH_MAX];
 };
 
 struct ovl_node {
@@ -52,8 +63,10 @@ struct ovl_node {
 	bool via_pending;
 	struct ovl_endpoint via_ep;
 	uint64_t next_maintain, next_rejoin, last_self_ctm;
-	uint64_t bucket_retry[BUCKETS]; /* when a bucket may be asked for again */
+	uint64_t class_retry[CLASSES / 2]; /* when a clockwise class may be asked for again */
 	uint32_t next_id;
+	uint64_t links_gen; /* bumped by every link up or down */
+	struct near_cache *near;
 	uint64_t now; /* of the call in progress, for callbacks that have none */
 	uint8_t buf[OVL_LINK_MTU];
 };
@@ -82,6 +95,8 @@ void nd_connect(struct ovl_node *n, uint64_t now, const struct ovl_endpoint *ep,
 void nd_handle_ctm_reply(struct ovl_node *n, uint64_t now, const struct cert_addr *src,
                          struct wire_reader *r);
 void nd_handle_neighbours(struct ovl_node *n, uint64_t now, struct wire_reader *r);
-int nd_bucket(const struct ovl_node *n, const struct cert_addr *a);
+/* A peer's distance class: log2 of its ring distance, 0..159 when it is
+ * nearer clockwise, 160..319 when counter-clockwise; -1 for ourselves. */
+int nd_class(const struct ovl_node *n, const struct cert_addr *a);
 
 #endif

@@ -1214,6 +1214,50 @@ static void close_takes_both_sides_down_and_reconnect_works(void **state)
 	finish(ns);
 }
 
+/* Drops datagrams from alice to bob while *ctx is true. */
+static bool cut_a_to_b(void *ctx, struct netsim *ns, const struct ns_datagram *d)
+{
+	(void)ns;
+	return *(const bool *)ctx && d->src == 0 && d->dst == 1;
+}
+
+/* A lost CLOSE: the closed session answers the peer's next DATA with another
+ * CLOSE, so the peer is down within a round trip of speaking, not dead_ms. */
+static void lost_close_is_repeated_when_the_peer_speaks(void **state)
+{
+	struct netsim *ns = sim_new(47);
+	int a = ns_add_sim(ns, "alice", NULL), b = ns_add_sim(ns, "bob", NULL);
+	struct ovl_links_config cfg = defaults();
+	bool cut = false;
+	uint64_t t0;
+
+	(void)state;
+	ns_set_drop(ns, cut_a_to_b, &cut);
+	assert_int_equal(ns_connect(ns, a, b, NULL), 0);
+	assert_true(wait_linked(ns, a, b, cfg.hs_timeout_ms));
+	ns_run_for(ns, 300);
+	cut = true;
+	ns_close(ns, a, b, "bye");
+	ns_run_for(ns, 500);
+	cut = false;
+	/* Bob never heard it: his half of the link is still up. */
+	assert_non_null(ns_link(ns, b, a));
+	assert_int_equal(ns_count(ns, b, NS_EV_DOWN), 0);
+	t0 = ns_now(ns);
+	assert_int_equal(ns_send(ns, b, a, "still there?", 12), 0);
+	if (!wait_ev(ns, b, NS_EV_DOWN, 1, 1000))
+		fail_msg("peer still half-open 1 s after speaking (dead_ms %u)", cfg.dead_ms);
+	assert_true(ns_last(ns, b, NS_EV_DOWN)->t - t0 < 1000);
+	assert_int_equal(ns_count_recv(ns, a, "still there?", 12), 0);
+	assert_int_equal(ns_stats(ns, a).close_repeats, 1);
+	assert_int_equal(ovl_links_count(ns_engine(ns, a)), 0);
+	/* The tombstone goes after dead_ms; a fresh link works meanwhile. */
+	assert_int_equal(ns_connect(ns, a, b, ns_addr(ns, b)), 0);
+	assert_true(wait_linked(ns, a, b, cfg.hs_timeout_ms));
+	exchange(ns, a, b, "after a lost close");
+	finish(ns);
+}
+
 /* ---- 14. simultaneous connect ---------------------------------------------------------- */
 
 static void simultaneous_connect_ends_with_one_link(void **state)
@@ -1665,6 +1709,7 @@ int main(void)
 	        TEST(callback_may_send_from_recv),
 	        TEST(callback_may_close_from_recv),
 	        TEST(callback_may_close_from_up),
+	        TEST(lost_close_is_repeated_when_the_peer_speaks),
 	        TEST(callback_may_connect_from_failed_up_and_down),
 	        TEST(new_refuses_a_config_without_crypto),
 	};

@@ -203,6 +203,34 @@ static void addr_log2_and_add_pow2_agree(void **state)
 	assert_memory_equal(d.b, zero.b, CERT_ADDR_LEN);
 }
 
+/* add is the inverse of cw: from + cw(from, to) == to, with carries and wrap. */
+static void addr_add_inverts_cw(void **state)
+{
+	struct cert_addr a = mk(0xff, UINT64_MAX - 5), b = mk(0, 5), d, sum;
+	struct cert_addr top = mk(0xff, UINT64_MAX), one = mk(0, 1), zero = mk(0, 0);
+
+	(void)state;
+	ovl_addr_cw(&a, &b, &d);
+	ovl_addr_add(&a, &d, &sum);
+	assert_memory_equal(sum.b, b.b, CERT_ADDR_LEN);
+	ovl_addr_cw(&b, &a, &d);
+	ovl_addr_add(&b, &d, &sum);
+	assert_memory_equal(sum.b, a.b, CERT_ADDR_LEN);
+	ovl_addr_add(&top, &one, &sum); /* 2^160 - 1 + 1 wraps to 0 */
+	assert_memory_equal(sum.b, zero.b, CERT_ADDR_LEN);
+	for (int i = 0; i < 64; i++) {
+		struct cert_addr x, y;
+
+		for (int j = 0; j < CERT_ADDR_LEN; j++) {
+			x.b[j] = (uint8_t)(i * 37 + j * 11);
+			y.b[j] = (uint8_t)(i * 91 + j * 7 + 3);
+		}
+		ovl_addr_cw(&x, &y, &d);
+		ovl_addr_add(&x, &d, &sum);
+		assert_memory_equal(sum.b, y.b, CERT_ADDR_LEN);
+	}
+}
+
 static void addr_in_cw_arc_handles_wrap(void **state)
 {
 	struct cert_addr a = mk(0xff, UINT64_MAX - 5), b = mk(0, 5), in = mk(0, 1),
@@ -506,6 +534,7 @@ int main(void)
 	        cmocka_unit_test(addr_dist_is_symmetric_and_takes_short_way),
 	        cmocka_unit_test(addr_closer_orders_by_ring_distance_and_breaks_ties),
 	        cmocka_unit_test(addr_log2_and_add_pow2_agree),
+	        cmocka_unit_test(addr_add_inverts_cw),
 	        cmocka_unit_test(addr_in_cw_arc_handles_wrap),
 	        cmocka_unit_test(replay_accepts_each_counter_once),
 	        cmocka_unit_test(replay_window_is_at_least_1024_and_refuses_older),
