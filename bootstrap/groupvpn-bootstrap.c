@@ -42,8 +42,9 @@ static void usage(FILE *f)
 	        "unprivileged user (ports below 1024 would need CAP_NET_BIND_SERVICE).\n"
 	        "\n"
 	        "-c, --config BUNDLE  the node's config bundle (groupvpn-cert issue)\n"
-	        "--listen ADDR:PORT   UDP address, IPv4 (default: the bundle's 'listen',\n"
-	        "                     else %s; port 0 picks a free one)\n"
+	        "--listen ADDR:PORT   UDP address: a.b.c.d:port (IPv4) or [v6]:port (IPv6);\n"
+	        "                     0.0.0.0 or [::] listen on both (default: the bundle's\n"
+	        "                     'listen', else %s; port 0 picks a free one)\n"
 	        "--control PATH       control socket for dhtctl (default: the bundle's\n"
 	        "                     'control_socket', else %s/NAMESPACE.sock)\n"
 	        "--log-level LEVEL    error, warn, info (default) or debug; logs go to stderr\n"
@@ -137,9 +138,9 @@ int main(int argc, char **argv)
 		case 'l': {
 			struct ovl_endpoint lep;
 
-			if (ovl_ep_parse(optarg, true, &lep) < 0 || lep.family != 4)
-				return cli_usage_error("--listen '%s': want an IPv4 a.b.c.d:port",
-				                       optarg);
+			if (ovl_ep_parse(optarg, true, &lep) < 0)
+				return cli_usage_error(
+				        "--listen '%s': want a.b.c.d:port or [IPv6]:port", optarg);
 			cfg.listen = optarg;
 			break;
 		}

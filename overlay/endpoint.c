@@ -159,3 +159,32 @@ int ovl_ep_from_sockaddr(const struct sockaddr *sa, struct ovl_endpoint *out)
 	}
 	return -EAFNOSUPPORT;
 }
+
+void ovl_ep_unmap(struct ovl_endpoint *ep)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (ep->family != 6 || memcmp(ep->addr, mapped, sizeof(mapped)) != 0)
+		return;
+	memmove(ep->addr, ep->addr + 12, 4);
+	memset(ep->addr + 4, 0, 12);
+	ep->family = 4;
+}
+
+int ovl_ep_to_sockaddr_for(const struct ovl_endpoint *ep, int af, bool v6only, void *ss,
+                           unsigned *len)
+{
+	struct ovl_endpoint e = *ep;
+
+	ovl_ep_unmap(&e);
+	if (e.family == 4 && af == AF_INET6 && !v6only) {
+		e.family = 6;
+		memmove(e.addr + 12, e.addr, 4);
+		memset(e.addr, 0, 10);
+		e.addr[10] = e.addr[11] = 0xff;
+		return ovl_ep_to_sockaddr(&e, ss, len);
+	}
+	if ((e.family == 4 && af == AF_INET) || (e.family == 6 && af == AF_INET6))
+		return ovl_ep_to_sockaddr(&e, ss, len);
+	return -EAFNOSUPPORT;
+}

@@ -32,6 +32,18 @@ void ovl_ep_get(struct wire_reader *r, struct ovl_endpoint *ep);
 /* Conversions to and from struct sockaddr_storage; 0 or -EAFNOSUPPORT. */
 struct sockaddr;
 int ovl_ep_to_sockaddr(const struct ovl_endpoint *ep, void *ss, unsigned *len);
+/* Family 4 for a v4-mapped address (::ffff:a.b.c.d): one peer, one endpoint. */
 int ovl_ep_from_sockaddr(const struct sockaddr *sa, struct ovl_endpoint *out);
+/* A family-6 v4-mapped endpoint (::ffff:a.b.c.d) becomes family 4; any other is
+ * left as it is. */
+void ovl_ep_unmap(struct ovl_endpoint *ep);
+/*
+ * The address to sendto ep on a socket of family af (AF_INET or AF_INET6):
+ * a dual-stack AF_INET6 socket (v6only false) takes family 4 as ::ffff:a.b.c.d;
+ * v4-mapped family-6 endpoints count as family 4. 0, or -EAFNOSUPPORT when the
+ * socket cannot reach ep (family 6 on AF_INET, family 4 on a v6only socket).
+ */
+int ovl_ep_to_sockaddr_for(const struct ovl_endpoint *ep, int af, bool v6only, void *ss,
+                           unsigned *len);
 
 #endif

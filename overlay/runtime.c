@@ -26,6 +26,7 @@
 #define RT_LEAVE_FLUSH_MS 500        /* ovl_runtime_leave waits at most this for socket space */
 #define RT_TIMER_MAX_MS   3600000ULL /* re-check at least hourly, whatever the engine says */
 #define RT_HOST_MAX       256
+#define RT_LOCAL6_MAX     4 /* IPv6 interface addresses offered, at most (privacy ones add up) */
 
 /* A trace waiting for its answer from the network. */
 struct rt_trace {
@@ -37,6 +38,8 @@ struct rt_trace {
 struct ovl_runtime {
 	struct event_base *base;
 	int fd;
+	int af;      /* AF_INET, or AF_INET6 ... */
+	bool v6only; /* ... that cannot reach IPv4 (else dual stack: IPv4 as ::ffff:a.b.c.d) */
 	struct ovl_endpoint bound;
 	struct ovl_crypto *crypto;
 	struct ovl_node *node;
@@ -70,6 +73,23 @@ uint64_t ovl_runtime_now(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static bool rt_can4(const struct ovl_runtime *rt)
+{
+	return rt->af == AF_INET || !rt->v6only;
+}
+
+static bool rt_can6(const struct ovl_runtime *rt)
+{
+	return rt->af == AF_INET6;
+}
+
+static const char *rt_families(const struct ovl_runtime *rt)
+{
+	if (rt->af == AF_INET)
+		return "IPv4";
+	return rt->v6only ? "IPv6" : "IPv6 and IPv4";
+}
+
 /* ---- engine callbacks --------------------------------------------------------- */
 
 /* Waits up to the flush deadline for room in the socket buffer. */
@@ -90,10 +110,12 @@ static void rt_send(void *ctx, const struct ovl_endpoint *to, const uint8_t *buf
 	unsigned sl = 0;
 	char ep[OVL_EP_STR_MAX];
 
-	if (to->family != 4 || ovl_ep_to_sockaddr(to, &ss, &sl) < 0) {
-		rt->st.tx_errors++;
+	/* Peers offer candidates of both families; ours may reach only one. */
+	if (ovl_ep_to_sockaddr_for(to, rt->af, rt->v6only, &ss, &sl) < 0) {
+		rt->st.tx_wrong_family++;
 		ovl_ep_format(to, ep);
-		LOG_RL(LOG_LVL_DEBUG, "cannot send to %s: the socket is IPv4 only", ep);
+		LOG_RL(LOG_LVL_DEBUG, "cannot send to %s: the socket reaches %s only", ep,
+		       rt_families(rt));
 		return;
 	}
 	for (int tries = 0; tries < 4; tries++) {
@@ -279,27 +301,79 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- set-up --------------------------------------------------------------------- */
 
+static bool is_any(const struct ovl_endpoint *ep)
+{
+	static const uint8_t zero[16];
+
+	return (ep->family == 4 || ep->family == 6) &&
+	       !memcmp(ep->addr, zero, ep->family == 4 ? 4 : 16);
+}
+
+/* One UDP socket bound to ep; an IPv6 one dual stack if dual, else v6only.
+ * 0 or -errno. */
+static int bind_one(struct ovl_runtime *rt, const struct ovl_endpoint *ep, bool dual)
+{
+	struct sockaddr_storage ss;
+	unsigned len = 0;
+	int af = ep->family == 4 ? AF_INET : AF_INET6, v6only = !dual, fd, e;
+
+	ovl_ep_to_sockaddr(ep, &ss, &len);
+	fd = socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* Set either way: the system default (net.ipv6.bindv6only) is not ours. */
+	if ((af == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) < 0) ||
+	    bind(fd, (struct sockaddr *)&ss, len) < 0) {
+		e = errno;
+		close(fd);
+		return -e;
+	}
+	rt->fd = fd;
+	rt->af = af;
+	rt->v6only = af == AF_INET6 && !dual;
+	return 0;
+}
+
+/*
+ * "a.b.c.d:port" binds an IPv4 socket there, "[v6]:port" an IPv6-only one;
+ * the wildcards 0.0.0.0 and [::] both bind one dual-stack socket to [::],
+ * or IPv4 0.0.0.0 where the host has no IPv6.
+ */
 static int open_socket(struct ovl_runtime *rt, const char *listen, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	struct ovl_endpoint ep;
-	unsigned len = 0;
-	int e;
+	int rc;
 
-	if (ovl_ep_parse(listen, true, &ep) < 0 || ep.family != 4) {
-		snprintf(err, errlen, "listen address '%s': want an IPv4 a.b.c.d:port", listen);
+	if (ovl_ep_parse(listen, true, &ep) < 0) {
+		snprintf(err, errlen, "listen address '%s': want a.b.c.d:port or [IPv6]:port",
+		         listen);
 		return -EINVAL;
 	}
-	ovl_ep_to_sockaddr(&ep, &ss, &len);
-	rt->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (rt->fd < 0 || bind(rt->fd, (struct sockaddr *)&ss, len) < 0 ||
-	    getsockname(rt->fd, (struct sockaddr *)&ss, &sl) < 0) {
-		e = errno;
-		snprintf(err, errlen, "UDP socket on %s: %s%s", listen, strerror(e),
-		         e == EACCES ? " (ports below 1024 need CAP_NET_BIND_SERVICE)" : "");
-		return -e;
+	ovl_ep_unmap(&ep); /* [::ffff:a.b.c.d]:port is IPv4 */
+	if (is_any(&ep)) {
+		struct ovl_endpoint any = {.family = 6, .port = ep.port};
+
+		rc = bind_one(rt, &any, true);
+		if (rc == -EAFNOSUPPORT || rc == -EPROTONOSUPPORT || rc == -EADDRNOTAVAIL) {
+			LOG(LOG_LVL_INFO, "no IPv6 here (%s): listening on IPv4 only",
+			    strerror(-rc));
+			any.family = 4;
+			rc = bind_one(rt, &any, false);
+		}
+	} else {
+		rc = bind_one(rt, &ep, false);
 	}
+	if (rc == 0 && getsockname(rt->fd, (struct sockaddr *)&ss, &sl) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		snprintf(err, errlen, "UDP socket on %s: %s%s", listen, strerror(-rc),
+		         rc == -EACCES ? " (ports below 1024 need CAP_NET_BIND_SERVICE)" : "");
+		return rc;
+	}
+	LOG(LOG_LVL_DEBUG, "UDP socket on %s: %s", listen, rt_families(rt));
 	return ovl_ep_from_sockaddr((struct sockaddr *)&ss, &rt->bound);
 }
 
@@ -311,44 +385,61 @@ static bool ep_in(const struct ovl_endpoint *ep, const struct ovl_endpoint *set,
 	return false;
 }
 
-static bool is_any(const struct ovl_endpoint *ep)
+/* An IPv6 interface address worth offering to peers: global or ULA. */
+static bool ip6_offered(const struct ovl_endpoint *ep)
 {
-	static const uint8_t zero[4];
+	struct in6_addr a;
 
-	return ep->family == 4 && !memcmp(ep->addr, zero, 4);
+	memcpy(&a, ep->addr, sizeof(a));
+	return ep->family == 6 && !IN6_IS_ADDR_UNSPECIFIED(&a) && !IN6_IS_ADDR_LOOPBACK(&a) &&
+	       !IN6_IS_ADDR_LINKLOCAL(&a) && !IN6_IS_ADDR_SITELOCAL(&a) &&
+	       !IN6_IS_ADDR_MULTICAST(&a) && !IN6_IS_ADDR_V4MAPPED(&a);
 }
 
-/* The bound address, or for 0.0.0.0 every up, non-loopback IPv4 interface
- * address (127.0.0.1 only if there is none). */
-static size_t local_endpoints(const struct ovl_endpoint *bound, struct ovl_endpoint *out,
-                              size_t max)
+/* Up, non-loopback interface addresses of family af (AF_INET or AF_INET6)
+ * with the bound port, added to out[*n..max). */
+static void if_endpoints(const struct ifaddrs *ifs, int af, uint16_t port, struct ovl_endpoint *out,
+                         size_t *n, size_t max)
 {
-	struct ifaddrs *ifs = NULL, *i;
+	for (const struct ifaddrs *i = ifs; i && *n < max; i = i->ifa_next) {
+		struct ovl_endpoint ep;
+
+		if (!i->ifa_addr || i->ifa_addr->sa_family != af || !(i->ifa_flags & IFF_UP) ||
+		    (i->ifa_flags & IFF_LOOPBACK) || ovl_ep_from_sockaddr(i->ifa_addr, &ep) < 0)
+			continue;
+		if (af == AF_INET6 && !ip6_offered(&ep))
+			continue; /* link-local would need a scope; ::1 is nobody else's */
+		ep.port = port;
+		if (!ep_in(&ep, out, *n))
+			out[(*n)++] = ep;
+	}
+}
+
+/* The bound address, or for a wildcard every up, non-loopback interface
+ * address the socket can use: IPv4 ones, then up to RT_LOCAL6_MAX global or
+ * ULA IPv6 ones (127.0.0.1, or ::1, only if there is none). */
+static size_t local_endpoints(const struct ovl_runtime *rt, struct ovl_endpoint *out, size_t max)
+{
+	struct ifaddrs *ifs = NULL;
 	size_t n = 0;
 
-	if (!is_any(bound)) {
-		out[0] = *bound;
+	if (!is_any(&rt->bound)) {
+		out[0] = rt->bound;
 		return 1;
 	}
 	if (getifaddrs(&ifs) == 0) {
-		for (i = ifs; i && n < max; i = i->ifa_next) {
-			struct ovl_endpoint ep;
-
-			if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
-			    !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK) ||
-			    ovl_ep_from_sockaddr(i->ifa_addr, &ep) < 0)
-				continue;
-			ep.port = bound->port;
-			if (!ep_in(&ep, out, n))
-				out[n++] = ep;
-		}
+		if (rt_can4(rt))
+			if_endpoints(ifs, AF_INET, rt->bound.port, out, &n, max);
+		if (rt_can6(rt))
+			if_endpoints(ifs, AF_INET6, rt->bound.port, out, &n,
+			             n + RT_LOCAL6_MAX < max ? n + RT_LOCAL6_MAX : max);
 		freeifaddrs(ifs);
 	} else {
 		LOG(LOG_LVL_WARN, "getifaddrs: %s", strerror(errno));
 	}
 	if (n == 0) {
-		ovl_ep_parse("127.0.0.1:1", false, &out[0]);
-		out[0].port = bound->port;
+		ovl_ep_parse(rt_can4(rt) ? "127.0.0.1:1" : "[::1]:1", false, &out[0]);
+		out[0].port = rt->bound.port;
 		n = 1;
 	}
 	return n;
@@ -358,47 +449,74 @@ static size_t local_endpoints(const struct ovl_endpoint *bound, struct ovl_endpo
 static bool is_self(const struct ovl_runtime *rt, const struct ovl_endpoint *ep,
                     const struct ovl_node_config *cfg)
 {
+	static const uint8_t v6_loopback[16] = {[15] = 1};
+
 	if (ep->port != rt->bound.port)
 		return false;
 	if (ovl_ep_eq(ep, &rt->bound) || ep_in(ep, cfg->local, cfg->n_local))
 		return true;
-	return is_any(&rt->bound) && ep->addr[0] == 127;
+	if (!is_any(&rt->bound))
+		return false;
+	if (ep->family == 4)
+		return rt_can4(rt) && ep->addr[0] == 127;
+	return rt_can6(rt) && !memcmp(ep->addr, v6_loopback, 16);
 }
 
-/* "host:port" → IPv4 endpoints into cfg->bootstrap; failures are logged. */
+/* "host:port" or "[v6]:port" → the endpoints our socket can reach, into
+ * cfg->bootstrap; failures are logged. */
 static void resolve_one(const struct ovl_runtime *rt, const char *entry,
                         struct ovl_node_config *cfg)
 {
-	struct addrinfo hints = {
-	        .ai_family = AF_INET, .ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV};
+	/* AF_UNSPEC with a v6only socket too: a name with only IPv4 addresses
+	 * is then said so, not "no address". */
+	struct addrinfo hints = {.ai_family = rt_can6(rt) ? AF_UNSPEC : AF_INET,
+	                         .ai_socktype = SOCK_DGRAM,
+	                         .ai_flags = AI_NUMERICSERV};
 	struct addrinfo *res = NULL, *ai;
 	char host[RT_HOST_MAX];
-	const char *colon = strrchr(entry, ':');
-	size_t hl = colon ? (size_t)(colon - entry) : 0;
+	const char *h = entry, *port = NULL, *colon;
+	size_t hl = 0, usable = 0;
 	int rc;
 
 	if (entry[0] == '[') {
-		LOG(LOG_LVL_WARN, "bootstrap %s skipped: this node's socket is IPv4 only", entry);
-		return;
+		const char *rb = strchr(entry, ']');
+
+		if (rb && rb[1] == ':') {
+			h = entry + 1;
+			hl = (size_t)(rb - h);
+			port = rb + 2;
+		}
+		hints.ai_flags |= AI_NUMERICHOST;
+	} else if ((colon = strrchr(entry, ':'))) {
+		hl = (size_t)(colon - entry);
+		port = colon + 1;
 	}
-	if (!colon || hl == 0 || hl >= sizeof(host)) {
+	if (!port || hl == 0 || hl >= sizeof(host)) {
 		LOG(LOG_LVL_WARN, "bootstrap %s skipped: not host:port", entry);
 		return;
 	}
-	memcpy(host, entry, hl);
+	if (entry[0] == '[' && !rt_can6(rt)) {
+		LOG(LOG_LVL_WARN, "bootstrap %s skipped: this node's socket is IPv4 only", entry);
+		return;
+	}
+	memcpy(host, h, hl);
 	host[hl] = '\0';
-	rc = getaddrinfo(host, colon + 1, &hints, &res);
+	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0) {
 		LOG(LOG_LVL_WARN, "bootstrap %s skipped: %s", entry,
 		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 		return;
 	}
 	for (ai = res; ai; ai = ai->ai_next) {
+		struct sockaddr_storage ss;
 		struct ovl_endpoint ep;
 		char s[OVL_EP_STR_MAX];
+		unsigned sl;
 
-		if (ovl_ep_from_sockaddr(ai->ai_addr, &ep) < 0 || ep.family != 4)
+		if (ovl_ep_from_sockaddr(ai->ai_addr, &ep) < 0 ||
+		    ovl_ep_to_sockaddr_for(&ep, rt->af, rt->v6only, &ss, &sl) < 0)
 			continue;
+		usable++;
 		ovl_ep_format(&ep, s);
 		if (is_self(rt, &ep, cfg)) {
 			LOG(LOG_LVL_DEBUG, "bootstrap %s (%s) is this node: left out", entry, s);
@@ -414,6 +532,10 @@ static void resolve_one(const struct ovl_runtime *rt, const char *entry,
 		cfg->bootstrap[cfg->n_bootstrap++] = ep;
 		LOG(LOG_LVL_DEBUG, "bootstrap %s: %s", entry, s);
 	}
+	if (usable == 0)
+		LOG(LOG_LVL_WARN,
+		    "bootstrap %s skipped: no address for a socket that reaches %s only", entry,
+		    rt_families(rt));
 	freeaddrinfo(res);
 }
 
@@ -452,7 +574,7 @@ int ovl_runtime_new(struct event_base *base, const struct ovl_runtime_config *cf
 
 	ncfg.crypto = rt->crypto;
 	ncfg.links.crypto = rt->crypto;
-	ncfg.n_local = local_endpoints(&rt->bound, ncfg.local, OVL_CANDIDATES_MAX);
+	ncfg.n_local = local_endpoints(rt, ncfg.local, OVL_CANDIDATES_MAX);
 	ncfg.n_bootstrap = 0;
 	for (size_t i = 0; i < cert_bundle_bootstrap_count(cfg->bundle); i++)
 		resolve_one(rt, cert_bundle_bootstrap(cfg->bundle, i), &ncfg);

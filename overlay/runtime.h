@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * runtime — drives one overlay node (node.h) with real I/O: libevent, one
- * nonblocking IPv4 UDP socket, a CLOCK_MONOTONIC millisecond clock, one
+ * nonblocking UDP socket (IPv4, IPv6, or both on one dual-stack IPv6 socket
+ * when listening on a wildcard), a CLOCK_MONOTONIC millisecond clock, one
  * timer re-armed to the engine's next deadline after every input and tick,
  * RAND_bytes for randomness and time() for certificate dates. It also
  * answers the overlay's control commands (status, trace).
@@ -32,8 +33,10 @@ struct ovl_runtime;
 
 struct ovl_runtime_config {
 	const struct cert_bundle *bundle; /* borrowed during ovl_runtime_new only */
-	/* "a.b.c.d:port" (port 0: any); NULL: the bundle's listen setting, else
-	 * OVL_RT_DEFAULT_LISTEN. */
+	/* "a.b.c.d:port" (IPv4 socket), "[v6]:port" (IPv6 only), or a wildcard
+	 * "0.0.0.0:port" / "[::]:port" (one dual-stack IPv6 socket on [::], IPv4
+	 * 0.0.0.0 if the host has no IPv6); port 0: any. NULL: the bundle's
+	 * listen setting, else OVL_RT_DEFAULT_LISTEN. */
 	const char *listen;
 	/* Tuning. crypto, bootstrap and local are filled by the runtime. */
 	struct ovl_node_config node;
@@ -44,6 +47,7 @@ void ovl_runtime_config_default(struct ovl_runtime_config *cfg);
 /* Counters beyond the engine's own (ovl_links_stats). */
 struct ovl_runtime_stats {
 	uint64_t rx_datagrams, rx_truncated, tx_datagrams, tx_dropped, tx_errors;
+	uint64_t tx_wrong_family; /* not sent: the socket cannot reach that family */
 };
 
 /*
@@ -67,7 +71,8 @@ void ovl_runtime_free(struct ovl_runtime *rt);
 int ovl_runtime_register_commands(struct ovl_runtime *rt, struct control *ctl);
 
 struct ovl_node *ovl_runtime_node(struct ovl_runtime *rt); /* borrowed */
-/* The bound socket address (the real port when 0 was asked for). */
+/* The bound socket address (the real port when 0 was asked for); [::]:port
+ * for a dual-stack socket. */
 const struct ovl_endpoint *ovl_runtime_bound(const struct ovl_runtime *rt);
 /* Milliseconds on the clock the node runs on. */
 uint64_t ovl_runtime_now(void);

@@ -9,12 +9,14 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #define LOG_SUBSYS "test"
 #include "addr.h"
 #include "aead.h"
+#include "endpoint.h"
 #include "log.h"
 #include "replay.h"
 #include "wire.h"
@@ -170,6 +172,25 @@ static void addr_dist_is_symmetric_and_takes_short_way(void **state)
 	assert_memory_equal(d1.b, d2.b, CERT_ADDR_LEN);
 	assert_true(high_all(&d1, 0));
 	assert_true(low64(&d1) == 20);
+	/* Against the definition, min(cw(a, b), cw(b, a)), on spread pairs,
+	 * and at exactly half the ring. */
+	for (int i = 0; i < 256; i++) {
+		struct cert_addr x, y, c1, c2;
+
+		for (int j = 0; j < CERT_ADDR_LEN; j++) {
+			x.b[j] = (uint8_t)(i * 13 + j * 5);
+			y.b[j] = (uint8_t)(i * 29 + j * 17 + 1);
+		}
+		if (i == 255) {
+			y = x;
+			y.b[0] ^= 0x80;
+		}
+		ovl_addr_cw(&x, &y, &c1);
+		ovl_addr_cw(&y, &x, &c2);
+		ovl_addr_dist(&x, &y, &d1);
+		assert_memory_equal(d1.b, (ovl_addr_cmp(&c1, &c2) <= 0 ? &c1 : &c2)->b,
+		                    CERT_ADDR_LEN);
+	}
 }
 
 static void addr_closer_orders_by_ring_distance_and_breaks_ties(void **state)
@@ -523,6 +544,83 @@ static void log_level_names_parse_back(void **state)
 	assert_int_equal(log_level_parse(NULL, &l), -EINVAL);
 }
 
+static struct ovl_endpoint ep_of(const char *s)
+{
+	struct ovl_endpoint ep;
+
+	assert_int_equal(ovl_ep_parse(s, false, &ep), 0);
+	return ep;
+}
+
+/* A dual-stack socket sees IPv4 peers as ::ffff:a.b.c.d and must send to them
+ * that way; the engine must only ever see them as family 4. */
+static void endpoint_v4_mapped_maps_both_ways(void **state)
+{
+	const struct ovl_endpoint v4 = ep_of("10.1.2.3:7000"), v6 = ep_of("[2001:db8::1]:7000");
+	struct ovl_endpoint e = ep_of("[::ffff:10.1.2.3]:7000"), back;
+	struct sockaddr_storage ss;
+	const struct sockaddr_in6 *sin6 = (const void *)&ss;
+	const struct sockaddr_in *sin = (const void *)&ss;
+	unsigned len = 0;
+	char s[OVL_EP_STR_MAX];
+
+	(void)state;
+	/* unmap: only ::ffff:0:0/96 becomes family 4, with the rest zeroed */
+	assert_int_equal(e.family, 6);
+	ovl_ep_unmap(&e);
+	assert_true(ovl_ep_eq(&e, &v4));
+	assert_memory_equal(&e, &v4, sizeof(e));
+	ovl_ep_format(&e, s);
+	assert_string_equal(s, "10.1.2.3:7000");
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const same[] = {"[::1]:7000", "[::ffff:0:10.1.2.3]:7000",
+		                                   "[2001:db8::1]:7000"};
+		struct ovl_endpoint a = ep_of(same[i]), b = a;
+
+		ovl_ep_unmap(&b);
+		assert_memory_equal(&a, &b, sizeof(a));
+	}
+	e = v4;
+	ovl_ep_unmap(&e);
+	assert_memory_equal(&e, &v4, sizeof(e));
+
+	/* family 4 on a dual-stack socket: ::ffff:a.b.c.d, and back to family 4 */
+	assert_int_equal(ovl_ep_to_sockaddr_for(&v4, AF_INET6, false, &ss, &len), 0);
+	assert_int_equal(len, sizeof(struct sockaddr_in6));
+	assert_int_equal(sin6->sin6_family, AF_INET6);
+	assert_true(IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr));
+	assert_memory_equal((const uint8_t *)&sin6->sin6_addr + 12, v4.addr, 4);
+	assert_int_equal(ntohs(sin6->sin6_port), 7000);
+	assert_int_equal(ovl_ep_from_sockaddr((const struct sockaddr *)&ss, &back), 0);
+	assert_memory_equal(&back, &v4, sizeof(back));
+
+	/* family 4 on an IPv4 socket, including one given as v4-mapped */
+	e = ep_of("[::ffff:10.1.2.3]:7000");
+	assert_int_equal(ovl_ep_to_sockaddr_for(&e, AF_INET, false, &ss, &len), 0);
+	assert_int_equal(len, sizeof(struct sockaddr_in));
+	assert_int_equal(sin->sin_family, AF_INET);
+	assert_memory_equal(&sin->sin_addr, v4.addr, 4);
+	assert_int_equal(ovl_ep_from_sockaddr((const struct sockaddr *)&ss, &back), 0);
+	assert_memory_equal(&back, &v4, sizeof(back));
+
+	/* family 6 on either IPv6 socket: as it is */
+	for (int v6only = 0; v6only < 2; v6only++) {
+		assert_int_equal(ovl_ep_to_sockaddr_for(&v6, AF_INET6, v6only, &ss, &len), 0);
+		assert_int_equal(len, sizeof(struct sockaddr_in6));
+		assert_memory_equal(&sin6->sin6_addr, v6.addr, 16);
+		assert_int_equal(ovl_ep_from_sockaddr((const struct sockaddr *)&ss, &back), 0);
+		assert_memory_equal(&back, &v6, sizeof(back));
+	}
+
+	/* what a socket cannot reach is refused */
+	assert_int_equal(ovl_ep_to_sockaddr_for(&v6, AF_INET, false, &ss, &len), -EAFNOSUPPORT);
+	assert_int_equal(ovl_ep_to_sockaddr_for(&v4, AF_INET6, true, &ss, &len), -EAFNOSUPPORT);
+	assert_int_equal(ovl_ep_to_sockaddr_for(&e, AF_INET6, true, &ss, &len), -EAFNOSUPPORT);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(ovl_ep_to_sockaddr_for(&e, AF_INET6, false, &ss, &len), -EAFNOSUPPORT);
+	assert_int_equal(ovl_ep_to_sockaddr_for(&e, AF_INET, false, &ss, &len), -EAFNOSUPPORT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -546,6 +644,7 @@ int main(void)
 	        cmocka_unit_test(log_skips_arguments_below_threshold),
 	        cmocka_unit_test(log_rate_limit_caps_burst_and_reports_suppressed),
 	        cmocka_unit_test(log_level_names_parse_back),
+	        cmocka_unit_test(endpoint_v4_mapped_maps_both_ways),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
