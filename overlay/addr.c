@@ -28,11 +28,23 @@ void ovl_addr_cw(const struct cert_addr *from, const struct cert_addr *to, struc
 
 void ovl_addr_dist(const struct cert_addr *a, const struct cert_addr *b, struct cert_addr *out)
 {
-	struct cert_addr d1, d2;
+	int borrow = 0;
+	bool half = true; /* exactly 2^159: both ways are as far */
 
-	ovl_addr_cw(a, b, &d1);
-	ovl_addr_cw(b, a, &d2);
-	*out = ovl_addr_cmp(&d1, &d2) <= 0 ? d1 : d2;
+	ovl_addr_cw(a, b, out);
+	if (!(out->b[0] & 0x80))
+		return; /* under half the ring clockwise */
+	for (int i = 0; i < CERT_ADDR_LEN && half; i++)
+		half = out->b[i] == (i ? 0 : 0x80);
+	if (half)
+		return;
+	/* The other way round is shorter: 2^160 - out. */
+	for (int i = CERT_ADDR_LEN - 1; i >= 0; i--) {
+		int d = -(int)out->b[i] - borrow;
+
+		borrow = d < 0;
+		out->b[i] = (uint8_t)(d + (borrow ? 256 : 0));
+	}
 }
 
 int ovl_addr_closer(const struct cert_addr *target, const struct cert_addr *x,

@@ -4,8 +4,9 @@
  * AES-256-GCM or ChaCha20-Poly1305 via OpenSSL EVP, 256-bit key, 96-bit nonce
  * = 32 zero bits || 64-bit big-endian counter. The counter is the sender's
  * datagram number and is never reused under one key (the caller rekeys long
- * before it could wrap). The key schedule is set up once; sealing and opening
- * allocate nothing.
+ * before it could wrap). The key schedule for each direction is set up on its
+ * first use (a session only seals with one key and opens with the other);
+ * after that sealing and opening allocate nothing.
  */
 #ifndef GVPN_OVERLAY_AEAD_H
 #define GVPN_OVERLAY_AEAD_H
@@ -25,7 +26,8 @@ enum ovl_aead_alg {
 struct ovl_aead;
 
 const char *ovl_aead_alg_name(enum ovl_aead_alg alg);
-/* New; the key is copied into OpenSSL's context; the caller wipes its copy. */
+/* New; the key is copied (wiped once both directions have their context, or
+ * on free); the caller wipes its copy. */
 int ovl_aead_new(enum ovl_aead_alg alg, const uint8_t key[OVL_AEAD_KEY_LEN], struct ovl_aead **out);
 /* Wipes the key schedule. NULL is fine. */
 void ovl_aead_free(struct ovl_aead *a);

@@ -214,6 +214,7 @@ void ovl_links_free(struct ovl_links *ls)
 	free(ls->tombs);
 	free(ls->hss);
 	free(ls->links);
+	free(ls->addrs);
 	free(ls->reap);
 	free(ls->idx);
 	OPENSSL_cleanse(ls->cookie_key, sizeof(ls->cookie_key));
@@ -288,12 +289,51 @@ static void leave(struct ovl_links *ls)
 
 /* ---- links --------------------------------------------------------------- */
 
+static int links_push(struct ovl_links *ls, struct ovl_link *l, const struct cert_addr *a)
+{
+	if (ls->n_links == ls->cap_links) {
+		size_t nc = ls->cap_links ? ls->cap_links * 2 : 8;
+		struct ovl_link **nl = realloc(ls->links, nc * sizeof(*nl));
+		struct cert_addr *na;
+
+		if (!nl)
+			return -ENOMEM;
+		ls->links = nl;
+		na = realloc(ls->addrs, nc * sizeof(*na));
+		if (!na)
+			return -ENOMEM;
+		ls->addrs = na;
+		ls->cap_links = nc;
+	}
+	ls->addrs[ls->n_links] = *a;
+	ls->links[ls->n_links++] = l;
+	return 0;
+}
+
+/* Removes l, moving the last link (and its address) into its place. */
+static void links_remove(struct ovl_links *ls, const struct ovl_link *l)
+{
+	for (size_t i = 0; i < ls->n_links; i++) {
+		if (ls->links[i] == l) {
+			ls->n_links--;
+			ls->links[i] = ls->links[ls->n_links];
+			ls->addrs[i] = ls->addrs[ls->n_links];
+			return;
+		}
+	}
+}
+
 struct ovl_link *ovl_links_find(struct ovl_links *ls, const struct cert_addr *peer)
 {
 	for (size_t i = 0; i < ls->n_links; i++)
-		if (ovl_addr_eq(&ls->links[i]->peer.addr, peer))
+		if (ovl_addr_eq(&ls->addrs[i], peer))
 			return ls->links[i];
 	return NULL;
+}
+
+const struct cert_addr *ovl_links_addrs(const struct ovl_links *ls)
+{
+	return ls->addrs;
 }
 
 size_t ovl_links_count(const struct ovl_links *ls)
@@ -368,7 +408,7 @@ void lk_link_down(struct ovl_links *ls, struct ovl_link *l, const char *reason)
 	if (l->state == OVL_LINK_CLOSING)
 		return;
 	l->state = OVL_LINK_CLOSING;
-	lk_remove((void **)ls->links, &ls->n_links, l);
+	links_remove(ls, l);
 	if (l->rekey) {
 		l->rekey->rekey_of = NULL;
 		l->rekey->dead = true;
@@ -437,7 +477,7 @@ int lk_install(struct ovl_links *ls, struct session *s, const struct cert_info *
 		if (ls->n_links >= ls->cfg.max_links)
 			return -ENOSPC;
 		l = calloc(1, sizeof(*l));
-		if (!l || lk_push((void ***)&ls->links, &ls->n_links, &ls->cap_links, l) < 0) {
+		if (!l || links_push(ls, l, &peer->addr) < 0) {
 			free(l);
 			return -ENOMEM;
 		}
@@ -568,15 +608,34 @@ void ovl_link_close(struct ovl_links *ls, struct ovl_link *l, uint64_t now, cons
 	leave(ls);
 }
 
+/* PING: id, our smoothed RTT (0: none yet), and the endpoint we see the peer
+ * at: a peer that leaves the pinging to us still learns both. */
 static void send_ping(struct ovl_links *ls, struct ovl_link *l, uint64_t now)
 {
-	uint8_t b[4];
+	uint8_t b[4 + 4 + OVL_EP_WIRE_V6];
 	struct wire_writer w = wire_writer(b, sizeof(b));
 
 	l->ping_id++;
 	l->ping_sent_at = now;
+	l->ping_tx = now;
 	wire_put_u32(&w, l->ping_id);
-	seal_send(ls, l->cur, &l->ep, IN_PING, b, sizeof(b));
+	wire_put_u32(&w, l->srtt);
+	ovl_ep_put(&w, &l->ep);
+	seal_send(ls, l->cur, &l->ep, IN_PING, b, wire_len(&w));
+}
+
+/*
+ * One PING and its PONG a period keep both ends of a link alive, so pinging
+ * is the lower address's job; the other side pings at first (RTT and STUN at
+ * once) and when no PING came for one and a half periods (lost pings, a
+ * restart, a move to a new address). Half the datagrams of both pinging.
+ */
+static bool ping_needed(const struct ovl_links *ls, const struct ovl_link *l, uint64_t now)
+{
+	const struct cert_info *self = ovl_crypto_self(ls->cfg.crypto);
+
+	return l->ping_id == 0 || ovl_addr_cmp(&self->addr, &l->peer.addr) < 0 ||
+	       now - l->ping_heard >= ls->cfg.keepalive_ms + ls->cfg.keepalive_ms / 2;
 }
 
 /* CONFIRM tells the initiator the responder holds the keys, and where it is seen. */
@@ -601,15 +660,26 @@ static void handle_inner(struct ovl_links *ls, struct ovl_link *l, struct sessio
 	uint32_t id;
 
 	switch (pt[0]) {
-	case IN_PING:
+	case IN_PING: {
+		uint32_t their_rtt;
+
 		id = wire_get_u32(&r);
+		their_rtt = wire_get_u32(&r);
+		ovl_ep_get(&r, &ep);
 		if (!wire_done(&r))
 			goto bad;
+		l->ping_heard = now;
+		l->observed = ep;
+		if (their_rtt && now - l->ping_sent_at >= ls->cfg.keepalive_ms)
+			l->srtt = their_rtt; /* the same path, measured at the other end */
 		w = wire_writer(b, sizeof(b));
 		wire_put_u32(&w, id);
 		ovl_ep_put(&w, from);
-		seal_send(ls, s, from, IN_PONG, b, wire_len(&w));
+		/* On the session we send on: it stays alive at the peer even when
+		 * the peer pings on another one (see old_expiry). */
+		seal_send(ls, l->cur ? l->cur : s, from, IN_PONG, b, wire_len(&w));
 		break;
+	}
 	case IN_PONG:
 		id = wire_get_u32(&r);
 		ovl_ep_get(&r, &ep);
@@ -818,7 +888,8 @@ static uint64_t repeat_confirm(struct ovl_links *ls, struct session *s, uint64_t
 
 static uint64_t tick_link(struct ovl_links *ls, struct ovl_link *l, uint64_t now)
 {
-	uint64_t next = UINT64_MAX;
+	uint64_t next = UINT64_MAX, silent_at;
+	bool early;
 
 	if (now - l->last_rx >= ls->cfg.dead_ms) {
 		lk_link_down(ls, l, "timeout: peer silent");
@@ -843,11 +914,16 @@ static uint64_t tick_link(struct ovl_links *ls, struct ovl_link *l, uint64_t now
 	/* Pings due within a quarter period go out now: the links' keepalives
 	 * fall into step, and the engine wakes a few times per period, not once
 	 * per link. */
-	if (now + ls->cfg.keepalive_ms / 4 >= l->next_ping) {
-		send_ping(ls, l, now);
+	silent_at = l->ping_heard + ls->cfg.keepalive_ms + ls->cfg.keepalive_ms / 2;
+	early = l->ping_heard && l->ping_tx < silent_at; /* not acted on yet */
+	if (now + ls->cfg.keepalive_ms / 4 >= l->next_ping || (early && now >= silent_at)) {
+		if (ping_needed(ls, l, now))
+			send_ping(ls, l, now);
 		l->next_ping = now + ls->cfg.keepalive_ms;
 	}
 	next = min_u64(next, l->next_ping);
+	if (early && l->ping_tx < silent_at) /* the silence after which we ping too */
+		next = min_u64(next, silent_at);
 	next = min_u64(next, repeat_confirm(ls, l->cur, now));
 	next = min_u64(next, repeat_confirm(ls, l->next, now));
 	if (!l->rekey && we_rekey(ls, l)) {

@@ -115,6 +115,9 @@ struct ovl_link *ovl_links_find(struct ovl_links *ls, const struct cert_addr *pe
 /* Iteration over up links: i in [0, count). Borrowed; the order changes when links do. */
 size_t ovl_links_count(const struct ovl_links *ls);
 struct ovl_link *ovl_links_at(struct ovl_links *ls, size_t i);
+/* The links' peer addresses, in the same order: entry i is ovl_links_at(i)'s.
+ * One contiguous array, for walks that only compare addresses (routing). */
+const struct cert_addr *ovl_links_addrs(const struct ovl_links *ls);
 /* Handshakes in progress (both roles). */
 size_t ovl_links_pending(const struct ovl_links *ls);
 

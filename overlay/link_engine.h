@@ -19,6 +19,7 @@ struct ovl_links {
 	struct idx_entry *idx;
 	size_t idx_cap, idx_n;
 	struct ovl_link **links;
+	struct cert_addr *addrs; /* links[i]'s peer address, for cache-friendly walks */
 	size_t n_links, cap_links;
 	struct link_hs **hss;
 	size_t n_hs, cap_hs;

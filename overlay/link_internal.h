@@ -101,6 +101,8 @@ struct ovl_link {
 	struct session *next;
 	enum ovl_link_state state;
 	uint64_t last_rx, next_ping, ping_sent_at;
+	uint64_t ping_heard; /* when the peer's last PING arrived (0: never) */
+	uint64_t ping_tx;    /* when we last sent one */
 	uint32_t ping_id, srtt;
 	struct link_hs *rekey;
 	void *user;

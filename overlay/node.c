@@ -105,9 +105,11 @@ static const struct near_cache *near_cache(const struct ovl_node *n)
 	if (c->gen == n->links_gen)
 		return c;
 	c->n_succ = c->n_pred = 0;
+	const struct cert_addr *addrs = ovl_links_addrs(n->ls);
+
 	for (size_t i = 0; i < ovl_links_count(n->ls); i++) {
 		struct ovl_link *l = ovl_links_at(n->ls, i);
-		const struct cert_addr *a = &ovl_link_peer(l)->addr;
+		const struct cert_addr *a = &addrs[i];
 
 		ovl_addr_cw(&n->self.addr, a, &d);
 		keep_nearest(c->succ, ds, &c->n_succ, k, l, &d);
@@ -344,7 +346,6 @@ static void on_down(void *ctx, struct ovl_link *l, const char *reason)
 }
 
 static void try_bootstrap(struct ovl_node *n, uint64_t now);
-
 static void on_failed(void *ctx, const struct ovl_endpoint *ep, const struct cert_addr *expect,
                       const char *reason)
 {
@@ -543,9 +544,11 @@ void ovl_node_input(struct ovl_node *n, uint64_t now, const struct ovl_endpoint 
 /* How many links each class holds. */
 static void count_classes(const struct ovl_node *n, unsigned have[CLASSES])
 {
+	const struct cert_addr *addrs = ovl_links_addrs(n->ls);
+
 	memset(have, 0, CLASSES * sizeof(have[0]));
 	for (size_t i = 0; i < ovl_links_count(n->ls); i++) {
-		int c = nd_class(n, &ovl_link_peer(ovl_links_at(n->ls, i))->addr);
+		int c = nd_class(n, &addrs[i]);
 
 		if (c >= 0)
 			have[c]++;

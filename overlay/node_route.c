@@ -26,16 +26,25 @@ static struct ovl_link *next_hop(struct ovl_node *n, const struct cert_addr *dst
 {
 	struct ovl_link *best = NULL;
 	const struct cert_addr *best_addr = self_eligible ? &n->self.addr : NULL;
+	struct cert_addr best_d, d;
+
+	if (best_addr)
+		ovl_addr_dist(dst, best_addr, &best_d);
+	const struct cert_addr *addrs = ovl_links_addrs(n->ls);
 
 	for (size_t i = 0; i < ovl_links_count(n->ls); i++) {
-		struct ovl_link *l = ovl_links_at(n->ls, i);
-		const struct cert_addr *a = &ovl_link_peer(l)->addr;
+		const struct cert_addr *a = &addrs[i];
+		int c;
 
 		if ((flags & RF_NOT_SRC) && ovl_addr_eq(a, src))
 			continue;
-		if (!best_addr || ovl_addr_closer(dst, a, best_addr) < 0) {
-			best = l;
+		ovl_addr_dist(dst, a, &d);
+		c = best_addr ? ovl_addr_cmp(&d, &best_d) : -1;
+		/* A tie (two nodes as far, one each side) goes as ovl_addr_closer says. */
+		if (c < 0 || (c == 0 && ovl_addr_closer(dst, a, best_addr) < 0)) {
+			best = ovl_links_at(n->ls, i);
 			best_addr = a;
+			best_d = d;
 		}
 	}
 	return best;
