@@ -629,9 +629,16 @@ static void probe_from_afar(struct ovl_node *n, uint64_t now, struct ovl_link *c
 	size_t cnt = ovl_links_count(n->ls), far = 0, pick;
 	uint32_t r;
 
-	if (cnt <= n_near)
+	if (cnt == 0)
 		return;
 	n->cb.random(n->cb.ctx, &r, sizeof(r));
+	if (cnt <= n_near) {
+		/* Every link we have is in our leaf set: a node that joined into a
+		 * corner of the ring and knows nobody else. Any link will do. */
+		nd_send_ctm(n, now, ovl_links_at(n->ls, r % cnt), &n->self.addr,
+		            RF_NEAREST | RF_NOT_SRC, OVL_KIND_NEAR);
+		return;
+	}
 	pick = r % (cnt - n_near);
 	for (size_t i = 0; i < cnt; i++) {
 		struct ovl_link *l = ovl_links_at(n->ls, i);
@@ -689,9 +696,11 @@ static void maintain(struct ovl_node *n, uint64_t now)
 	/* Leaf-set exchange: neighbours learn of better neighbours. */
 	for (size_t i = 0; i < m; i++)
 		send_neighbours(n, now, NM_LEAFSET, near[i], false);
-	/* A short side means the ring around us broke: ask again where we belong. */
+	/* A short side (or sides made of the same few links) means the ring
+	 * around us broke: ask again where we belong. */
 	if ((side(n, true, s, n->cfg.leaf_per_side) < n->cfg.leaf_per_side ||
-	     side(n, false, p, n->cfg.leaf_per_side) < n->cfg.leaf_per_side) &&
+	     side(n, false, p, n->cfg.leaf_per_side) < n->cfg.leaf_per_side ||
+	     m < 2 * n->cfg.leaf_per_side) &&
 	    ovl_links_count(n->ls) > 0 && now - n->last_self_ctm >= n->cfg.maintain_ms) {
 		nd_send_ctm(n, now, NULL, &n->self.addr, RF_NEAREST | RF_NOT_SRC, OVL_KIND_NEAR);
 		n->last_self_ctm = now;
