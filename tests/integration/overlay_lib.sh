@@ -72,22 +72,25 @@ ovl_init() {
 
 now_ms() { date +%s%3N; }
 
-# pick_ports N: sets BASE so that BASE+1 .. BASE+N are free UDP ports on
-# 127.0.0.1 (random start in 20000-60000; checked by binding each).
+# pick_ports N [dual]: sets BASE so that BASE+1 .. BASE+N are free UDP ports on
+# 127.0.0.1, or with "dual" on a dual-stack [::] socket (so on ::1 and
+# 127.0.0.1 too); random start in 20000-60000, checked by binding each.
 pick_ports() {
 	# shellcheck disable=SC2034 # BASE is for the scripts that source this
 	BASE=$(
-		"$PY" - "$1" <<'EOF'
+		"$PY" - "$1" "${2:-}" <<'EOF'
 import random, socket, sys
-n = int(sys.argv[1])
+n, dual = int(sys.argv[1]), sys.argv[2] == "dual"
 for _ in range(100):
     base = random.randrange(20000, 60000 - n - 1)
     socks = []
     try:
         for p in range(base + 1, base + n + 1):
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s = socket.socket(socket.AF_INET6 if dual else socket.AF_INET, socket.SOCK_DGRAM)
             socks.append(s)
-            s.bind(("127.0.0.1", p))
+            if dual:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            s.bind(("::", p) if dual else ("127.0.0.1", p))
     except OSError:
         continue
     finally:
@@ -105,7 +108,14 @@ EOF
 start_node() {
 	local name=$1 bundle=$2 port=$3
 	shift 3
-	"$BOOT" -c "$bundle" --listen "127.0.0.1:$port" --control "$WORK/$name.sock" \
+	start_at "$name" "$bundle" "127.0.0.1:$port" "$@"
+}
+
+# start_at NAME BUNDLE LISTEN [ARGS...]: start_node with any listen address.
+start_at() {
+	local name=$1 bundle=$2 listen=$3
+	shift 3
+	"$BOOT" -c "$bundle" --listen "$listen" --control "$WORK/$name.sock" \
 		"${TUNING[@]}" "$@" >"$WORK/$name.out" 2>"$WORK/$name.log" &
 	NODE_PID[$name]=$!
 }

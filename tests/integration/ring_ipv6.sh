@@ -30,40 +30,8 @@ FORM_MS=5000
 "$PY" -c 'import socket; socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).bind(("::1", 0))' \
 	2>/dev/null || { echo "SKIP: no IPv6 loopback (::1) on this host"; exit 77; }
 
-# BASE+1 .. BASE+N+4 free for a dual-stack [::] socket, so free on ::1 and
-# 127.0.0.1 too (pick_ports checks 127.0.0.1 only).
-BASE=$(
-	"$PY" - $((N + 4)) <<'EOF'
-import random, socket, sys
-n = int(sys.argv[1])
-for _ in range(100):
-    base = random.randrange(20000, 60000 - n - 1)
-    socks = []
-    try:
-        for p in range(base + 1, base + n + 1):
-            s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-            socks.append(s)
-            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            s.bind(("::", p))
-    except OSError:
-        continue
-    finally:
-        for s in socks:
-            s.close()
-    print(base)
-    sys.exit(0)
-sys.exit(1)
-EOF
-) || fail "no free range of $((N + 4)) UDP ports found"
-
-# start_at NAME BUNDLE LISTEN [ARGS...]: start_node with any listen address.
-start_at() {
-	local name=$1 bundle=$2 listen=$3
-	shift 3
-	"$BOOT" -c "$bundle" --listen "$listen" --control "$WORK/$name.sock" \
-		"${TUNING[@]}" "$@" >"$WORK/$name.out" 2>"$WORK/$name.log" &
-	NODE_PID[$name]=$!
-}
+# Free for a dual-stack [::] socket, so free on ::1 and 127.0.0.1 too.
+pick_ports $((N + 4)) dual
 
 # check_links NAME REGEX PEER=ENDPOINT...: in NAME's last status (from the
 # wait_ring round that saw the ring, so its ring links are there) every link
