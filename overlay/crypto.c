@@ -3,6 +3,8 @@
 #include "crypto_internal.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +24,43 @@ const struct cert_info *ovl_crypto_self(const struct ovl_crypto *c)
 int ovl_crypto_update_crl(struct ovl_crypto *c, const char *crl_pem, size_t len)
 {
 	return c->ops->update_crl(c, crl_pem, len);
+}
+
+int ovl_crypto_sign(struct ovl_crypto *c, const uint8_t *msg, size_t len, uint8_t sig[OVL_SIG_LEN])
+{
+	return c->ops->sign(c, msg, len, sig);
+}
+
+const uint8_t *ovl_crypto_cert(const struct ovl_crypto *c, size_t *len)
+{
+	return c->ops->cert(c, len);
+}
+
+int ovl_crypto_verify(struct ovl_crypto *c, time_t now, const uint8_t *cert, size_t cert_len,
+                      const uint8_t *msg, size_t len, const uint8_t sig[OVL_SIG_LEN],
+                      struct cert_info *signer, char *why, size_t why_len)
+{
+	struct cert_info scratch;
+
+	/* The length cap is a bound on work a peer can ask of us: before any parsing. */
+	if (cert_len == 0 || cert_len > OVL_CERT_WIRE_MAX) {
+		ovl_crypto_why(why, why_len, "certificate of %zu bytes (1..%d)", cert_len,
+		               OVL_CERT_WIRE_MAX);
+		return -EINVAL;
+	}
+	return c->ops->verify(c, now, cert, cert_len, msg, len, sig, signer ? signer : &scratch,
+	                      why, why_len);
+}
+
+void ovl_crypto_why(char *why, size_t why_len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!why || !why_len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, why_len, fmt, ap);
+	va_end(ap);
 }
 
 int ovl_hs_new(struct ovl_crypto *c, bool initiator, struct ovl_hs **out)

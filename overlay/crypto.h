@@ -62,6 +62,30 @@ const struct cert_info *ovl_crypto_self(const struct ovl_crypto *c);
  */
 int ovl_crypto_update_crl(struct ovl_crypto *c, const char *crl_pem, size_t len);
 
+/* ---- signed statements (DHT records) ------------------------------------------
+ * A member signs with its node key; anyone verifies with the signer's
+ * certificate, which travels with the statement. The sim stand-in uses its
+ * identity blob as "certificate" and a hash as "signature" (no security). */
+#define OVL_SIG_LEN      64
+#define OVL_CERT_WIRE_MAX 1024 /* largest certificate blob accepted */
+
+/* Signs msg with our node key (Ed25519). 0, -EIO. */
+int ovl_crypto_sign(struct ovl_crypto *c, const uint8_t *msg, size_t len,
+                    uint8_t sig[OVL_SIG_LEN]);
+/* Our certificate as it travels (DER; sim: identity blob). Borrowed. */
+const uint8_t *ovl_crypto_cert(const struct ovl_crypto *c, size_t *len);
+/*
+ * Is cert a valid member certificate at now (CA, CRL, namespace, dates,
+ * as for a link) and sig its key's signature over msg? 0 and *signer filled
+ * (signer->addr is the signer's overlay address); -EINVAL (malformed),
+ * -EPERM (not a member: revoked, wrong CA, expired, ...) or -EBADMSG (bad
+ * signature), with one line in why. Verified certificates may be cached;
+ * a CRL update empties the cache.
+ */
+int ovl_crypto_verify(struct ovl_crypto *c, time_t now, const uint8_t *cert, size_t cert_len,
+                      const uint8_t *msg, size_t len, const uint8_t sig[OVL_SIG_LEN],
+                      struct cert_info *signer, char *why, size_t why_len);
+
 /* New handshake; the initiator sends first. */
 int ovl_hs_new(struct ovl_crypto *c, bool initiator, struct ovl_hs **out);
 void ovl_hs_free(struct ovl_hs *h);

@@ -11,6 +11,12 @@ struct ovl_crypto_ops {
 	enum ovl_hs_status (*hs_input)(struct ovl_hs *h, time_t now, const uint8_t *in, size_t len);
 	int (*hs_result)(struct ovl_hs *h, struct ovl_hs_result *out);
 	int (*update_crl)(struct ovl_crypto *c, const char *pem, size_t len);
+	int (*sign)(struct ovl_crypto *c, const uint8_t *msg, size_t len, uint8_t sig[OVL_SIG_LEN]);
+	const uint8_t *(*cert)(const struct ovl_crypto *c, size_t *len);
+	/* Called with 0 < cert_len <= OVL_CERT_WIRE_MAX and a non-NULL signer. */
+	int (*verify)(struct ovl_crypto *c, time_t now, const uint8_t *cert, size_t cert_len,
+	              const uint8_t *msg, size_t len, const uint8_t sig[OVL_SIG_LEN],
+	              struct cert_info *signer, char *why, size_t why_len);
 	void (*free)(struct ovl_crypto *c);
 };
 
@@ -34,5 +40,9 @@ struct ovl_hs {
 int ovl_hs_emit(struct ovl_hs *h, const uint8_t *data, size_t len);
 /* Frees the common part (the output buffer, wiped). */
 void ovl_hs_base_free(struct ovl_hs *h);
+
+/* printf into why (one line for ovl_crypto_verify); why may be NULL or why_len 0. */
+void ovl_crypto_why(char *why, size_t why_len, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
 
 #endif

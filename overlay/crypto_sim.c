@@ -6,6 +6,11 @@
  * come from SHA-256 over both identities and the initiator's nonce, so both
  * sides agree and every session differs. No security whatsoever: never
  * linked into a daemon's code path (only groupvpn-sim constructs it).
+ *
+ * Signed statements: the "certificate" is the identity blob the handshake
+ * carries, the "signature" SHA-512("groupvpn sim sig" || blob || msg), so
+ * anyone can forge one; a statement from another namespace is refused, as a
+ * foreign group's certificate would be.
  */
 #include "crypto_internal.h"
 
@@ -13,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -23,6 +29,18 @@
 #define SIM_MSG2  827
 #define SIM_MSG3  611
 #define SIM_NONCE 16
+
+#define SIM_SIG_CONTEXT "groupvpn sim sig"
+/* addr, name and namespace, each string after its length byte */
+#define SIM_BLOB_MAX (CERT_ADDR_LEN + 1 + CERT_NAME_MAX + 1 + CERT_NAMESPACE_MAX)
+
+_Static_assert(SIM_BLOB_MAX <= OVL_CERT_WIRE_MAX, "sim identity blob fits a certificate");
+
+struct sim_crypto {
+	struct ovl_crypto base;
+	uint8_t blob[SIM_BLOB_MAX]; /* our identity as put_identity writes it */
+	size_t blob_len;
+};
 
 struct sim_hs {
 	struct ovl_hs base;
@@ -191,6 +209,68 @@ static int sim_hs_new(struct ovl_crypto *c, bool initiator, struct ovl_hs **out)
 	return 0;
 }
 
+/* SHA-512(context || blob || msg): exactly OVL_SIG_LEN bytes. */
+static int sim_sig(const uint8_t *blob, size_t blob_len, const uint8_t *msg, size_t len,
+                   uint8_t sig[OVL_SIG_LEN])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned int n = 0;
+	int rc = -EIO;
+
+	if (ctx && EVP_DigestInit_ex(ctx, EVP_sha512(), NULL) &&
+	    EVP_DigestUpdate(ctx, SIM_SIG_CONTEXT, strlen(SIM_SIG_CONTEXT)) &&
+	    EVP_DigestUpdate(ctx, blob, blob_len) && EVP_DigestUpdate(ctx, msg, len) &&
+	    EVP_DigestFinal_ex(ctx, sig, &n) && n == OVL_SIG_LEN)
+		rc = 0;
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+static int sim_sign(struct ovl_crypto *cbase, const uint8_t *msg, size_t len,
+                    uint8_t sig[OVL_SIG_LEN])
+{
+	struct sim_crypto *c = (struct sim_crypto *)cbase;
+
+	return sim_sig(c->blob, c->blob_len, msg, len, sig);
+}
+
+static const uint8_t *sim_cert(const struct ovl_crypto *cbase, size_t *len)
+{
+	const struct sim_crypto *c = (const struct sim_crypto *)cbase;
+
+	*len = c->blob_len;
+	return c->blob;
+}
+
+static int sim_verify(struct ovl_crypto *cbase, time_t now, const uint8_t *cert, size_t cert_len,
+                      const uint8_t *msg, size_t len, const uint8_t sig[OVL_SIG_LEN],
+                      struct cert_info *signer, char *why, size_t why_len)
+{
+	struct wire_reader r = wire_reader(cert, cert_len);
+	uint8_t want[OVL_SIG_LEN];
+	struct cert_info info;
+
+	(void)now;
+	if (get_identity(&r, &info) < 0 || !wire_done(&r)) {
+		ovl_crypto_why(why, why_len, "malformed certificate");
+		return -EINVAL;
+	}
+	if (strcmp(info.namespace, cbase->self.namespace) != 0) {
+		ovl_crypto_why(why, why_len, "certificate: wrong namespace");
+		return -EPERM;
+	}
+	if (sim_sig(cert, cert_len, msg, len, want) < 0) {
+		ovl_crypto_why(why, why_len, "cannot check the signature");
+		return -EIO;
+	}
+	if (CRYPTO_memcmp(want, sig, OVL_SIG_LEN) != 0) {
+		ovl_crypto_why(why, why_len, "bad signature");
+		return -EBADMSG;
+	}
+	*signer = info;
+	return 0;
+}
+
 static int sim_update_crl(struct ovl_crypto *c, const char *pem, size_t len)
 {
 	(void)c;
@@ -201,7 +281,7 @@ static int sim_update_crl(struct ovl_crypto *c, const char *pem, size_t len)
 
 static void sim_free(struct ovl_crypto *c)
 {
-	free(c);
+	free((struct sim_crypto *)c);
 }
 
 static const struct ovl_crypto_ops sim_ops = {
@@ -210,17 +290,27 @@ static const struct ovl_crypto_ops sim_ops = {
         .hs_input = sim_hs_input,
         .hs_result = sim_hs_result,
         .update_crl = sim_update_crl,
+        .sign = sim_sign,
+        .cert = sim_cert,
+        .verify = sim_verify,
         .free = sim_free,
 };
 
 int ovl_crypto_sim_new(const struct cert_info *self, struct ovl_crypto **out)
 {
-	struct ovl_crypto *c = calloc(1, sizeof(*c));
+	struct sim_crypto *c = calloc(1, sizeof(*c));
+	struct wire_writer w;
 
 	if (!c)
 		return -ENOMEM;
-	c->ops = &sim_ops;
-	c->self = *self;
-	*out = c;
+	c->base.ops = &sim_ops;
+	c->base.self = *self;
+	w = wire_writer(c->blob, sizeof(c->blob));
+	if (put_identity(&w, &c->base.self) < 0) {
+		free(c);
+		return -EINVAL;
+	}
+	c->blob_len = wire_len(&w);
+	*out = &c->base;
 	return 0;
 }

@@ -9,6 +9,12 @@
  * is a full handshake with fresh ephemeral keys (forward secrecy), and TLS 1.3
  * encrypts both certificates (identities hidden from passive observers).
  * After the handshake the TLS object is only asked for exported keys.
+ *
+ * Signed statements (DHT records) use the same node key, Ed25519 "pure"
+ * (no pre-hash), and the same cert_verify() for the signer's certificate.
+ * Verified certificates are cached by the SHA-256 of their DER for a few
+ * minutes, so a busy writer costs one X509 parse and chain check, not one
+ * per record; replacing the CRL empties the cache.
  */
 #include "crypto_internal.h"
 
@@ -18,15 +24,33 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #define EXPORT_LABEL "EXPORTER-groupvpn-link-v1"
 
+#define VCACHE_SIZE   64
+#define VCACHE_TTL    300 /* s a verdict is reused before the chain is checked again */
+#define VCACHE_ID_LEN 32  /* SHA-256 of the DER */
+
+/* A certificate cert_verify() accepted at `since`; reused while since <= now < until. */
+struct vcache_entry {
+	EVP_PKEY *pub; /* NULL: the slot is free */
+	uint8_t id[VCACHE_ID_LEN];
+	struct cert_info info;
+	time_t since, until;
+};
+
 struct tls_crypto {
 	struct ovl_crypto base;
 	SSL_CTX *ctx;
 	struct cert_trust *trust; /* our own copy: the CRL can be replaced */
+	EVP_PKEY *key;            /* our node key (a reference of our own) */
+	uint8_t *cert_der;        /* our certificate as it travels; owned */
+	size_t cert_der_len;
+	struct vcache_entry cache[VCACHE_SIZE];
+	unsigned cache_next; /* round-robin eviction */
 };
 
 struct tls_hs {
@@ -193,19 +217,180 @@ static int tls_hs_new(struct ovl_crypto *cbase, bool initiator, struct ovl_hs **
 	return 0;
 }
 
+/* ---- signed statements ----------------------------------------------------- */
+
+static void cache_clear(struct tls_crypto *c)
+{
+	for (size_t i = 0; i < VCACHE_SIZE; i++)
+		EVP_PKEY_free(c->cache[i].pub);
+	memset(c->cache, 0, sizeof(c->cache));
+	c->cache_next = 0;
+}
+
+/* The entry for this certificate if its verdict still holds at now; borrowed. */
+static const struct vcache_entry *cache_find(const struct tls_crypto *c,
+                                             const uint8_t id[VCACHE_ID_LEN], time_t now)
+{
+	for (size_t i = 0; i < VCACHE_SIZE; i++) {
+		const struct vcache_entry *e = &c->cache[i];
+
+		if (e->pub && memcmp(e->id, id, VCACHE_ID_LEN) == 0)
+			return e->since <= now && now < e->until ? e : NULL;
+	}
+	return NULL;
+}
+
+/* Remembers a verified certificate; takes a reference of its own on pub. */
+static void cache_add(struct tls_crypto *c, const uint8_t id[VCACHE_ID_LEN], EVP_PKEY *pub,
+                      const struct cert_info *info, time_t now)
+{
+	struct vcache_entry *e = NULL;
+
+	/* A stale entry for the same certificate is replaced, never duplicated. */
+	for (size_t i = 0; i < VCACHE_SIZE && !e; i++)
+		if (c->cache[i].pub && memcmp(c->cache[i].id, id, VCACHE_ID_LEN) == 0)
+			e = &c->cache[i];
+	if (!e) {
+		e = &c->cache[c->cache_next];
+		c->cache_next = (c->cache_next + 1) % VCACHE_SIZE;
+	}
+	if (!EVP_PKEY_up_ref(pub))
+		return;
+	EVP_PKEY_free(e->pub);
+	e->pub = pub;
+	memcpy(e->id, id, VCACHE_ID_LEN);
+	e->info = *info;
+	e->since = now;
+	/* cert_verify passed, so not_before <= now <= not_after: no overflow here. */
+	e->until = info->not_after - now < VCACHE_TTL ? info->not_after : now + VCACHE_TTL;
+}
+
+static int tls_sign(struct ovl_crypto *cbase, const uint8_t *msg, size_t len,
+                    uint8_t sig[OVL_SIG_LEN])
+{
+	struct tls_crypto *c = (struct tls_crypto *)cbase;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	size_t sig_len = OVL_SIG_LEN;
+	int rc = -EIO;
+
+	/* NULL digest: Ed25519 signs the message itself. */
+	if (ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, c->key) == 1 &&
+	    EVP_DigestSign(ctx, sig, &sig_len, msg, len) == 1 && sig_len == OVL_SIG_LEN)
+		rc = 0;
+	EVP_MD_CTX_free(ctx);
+	ERR_clear_error();
+	return rc;
+}
+
+static const uint8_t *tls_cert(const struct ovl_crypto *cbase, size_t *len)
+{
+	const struct tls_crypto *c = (const struct tls_crypto *)cbase;
+
+	*len = c->cert_der_len;
+	return c->cert_der;
+}
+
+/* 1 good, 0 bad, -EIO could not check. */
+static int check_sig(EVP_PKEY *pub, const uint8_t *msg, size_t len, const uint8_t *sig)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int r = -EIO;
+
+	if (ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pub) == 1)
+		r = EVP_DigestVerify(ctx, sig, OVL_SIG_LEN, msg, len) == 1 ? 1 : 0;
+	EVP_MD_CTX_free(ctx);
+	ERR_clear_error();
+	return r;
+}
+
+static int tls_verify(struct ovl_crypto *cbase, time_t now, const uint8_t *cert, size_t cert_len,
+                      const uint8_t *msg, size_t len, const uint8_t sig[OVL_SIG_LEN],
+                      struct cert_info *signer, char *why, size_t why_len)
+{
+	struct tls_crypto *c = (struct tls_crypto *)cbase;
+	const struct vcache_entry *hit;
+	const unsigned char *p = cert;
+	struct cert_err err = {""};
+	struct cert_info info;
+	uint8_t id[VCACHE_ID_LEN];
+	enum cert_verdict v;
+	X509 *x = NULL;
+	EVP_PKEY *pub;
+	int rc, good;
+
+	if (EVP_Digest(cert, cert_len, id, NULL, EVP_sha256(), NULL) != 1) {
+		ERR_clear_error();
+		ovl_crypto_why(why, why_len, "cannot hash the certificate");
+		return -EIO;
+	}
+	hit = cache_find(c, id, now);
+	if (hit) {
+		info = hit->info;
+		pub = hit->pub;
+	} else {
+		x = d2i_X509(NULL, &p, (long)cert_len);
+		if (!x || p != cert + cert_len) {
+			ovl_crypto_why(why, why_len, "malformed certificate");
+			rc = -EINVAL;
+			goto out;
+		}
+		v = cert_verify(c->trust, x, now, &info, &err);
+		if (v != CERT_VALID) {
+			const char *name = cert_verdict_name(v);
+
+			/* cert_verify's messages mostly start with the verdict already. */
+			if (strncmp(err.msg, name, strlen(name)) == 0)
+				ovl_crypto_why(why, why_len, "certificate: %s", err.msg);
+			else
+				ovl_crypto_why(why, why_len, "certificate: %s: %s", name, err.msg);
+			rc = -EPERM;
+			goto out;
+		}
+		pub = X509_get0_pubkey(x);
+		if (!pub) {
+			ovl_crypto_why(why, why_len, "malformed certificate");
+			rc = -EINVAL;
+			goto out;
+		}
+		/* Kept even if the signature below fails: replaying a member's
+		 * certificate with junk signatures then costs one check, not many. */
+		cache_add(c, id, pub, &info, now);
+	}
+	good = check_sig(pub, msg, len, sig);
+	if (good <= 0) {
+		ovl_crypto_why(why, why_len,
+		               good < 0 ? "cannot check the signature" : "bad signature");
+		rc = good < 0 ? -EIO : -EBADMSG;
+		goto out;
+	}
+	*signer = info;
+	rc = 0;
+out:
+	X509_free(x);
+	ERR_clear_error();
+	return rc;
+}
+
 static int tls_update_crl(struct ovl_crypto *cbase, const char *pem, size_t len)
 {
 	struct tls_crypto *c = (struct tls_crypto *)cbase;
+	int rc = cert_trust_update_crl(c->trust, pem, len, NULL);
 
-	return cert_trust_update_crl(c->trust, pem, len, NULL);
+	/* Cached verdicts were reached under the old list. */
+	if (rc == 0)
+		cache_clear(c);
+	return rc;
 }
 
 static void tls_free(struct ovl_crypto *cbase)
 {
 	struct tls_crypto *c = (struct tls_crypto *)cbase;
 
+	cache_clear(c);
 	SSL_CTX_free(c->ctx);
 	cert_trust_free(c->trust);
+	EVP_PKEY_free(c->key);
+	OPENSSL_free(c->cert_der);
 	free(c);
 }
 
@@ -215,6 +400,9 @@ static const struct ovl_crypto_ops tls_ops = {
         .hs_input = tls_hs_input,
         .hs_result = tls_hs_result,
         .update_crl = tls_update_crl,
+        .sign = tls_sign,
+        .cert = tls_cert,
+        .verify = tls_verify,
         .free = tls_free,
 };
 
@@ -244,6 +432,7 @@ int ovl_crypto_tls_new(const struct cert_bundle *b, struct ovl_crypto **out, cha
 {
 	struct tls_crypto *c;
 	struct cert_err err = {""};
+	int der_len;
 
 	if (hs_ex_index < 0)
 		hs_ex_index = SSL_get_ex_new_index(0, (void *)"groupvpn hs", NULL, NULL, NULL);
@@ -266,6 +455,19 @@ int ovl_crypto_tls_new(const struct cert_bundle *b, struct ovl_crypto **out, cha
 	    !SSL_CTX_use_PrivateKey(c->ctx, cert_bundle_key(b)) ||
 	    !SSL_CTX_check_private_key(c->ctx)) {
 		ossl_reason(errbuf, errlen, "TLS context");
+		goto fail;
+	}
+	/* The key and certificate again, for signed statements. */
+	der_len = i2d_X509(cert_bundle_cert(b), &c->cert_der);
+	if (der_len <= 0 || !EVP_PKEY_up_ref(cert_bundle_key(b))) {
+		ossl_reason(errbuf, errlen, "node certificate or key");
+		goto fail;
+	}
+	c->key = cert_bundle_key(b);
+	c->cert_der_len = (size_t)der_len;
+	if (c->cert_der_len > OVL_CERT_WIRE_MAX) {
+		snprintf(errbuf, errlen, "node certificate is %zu bytes, over %d", c->cert_der_len,
+		         OVL_CERT_WIRE_MAX);
 		goto fail;
 	}
 	SSL_CTX_set_options(c->ctx,
