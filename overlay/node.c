@@ -462,6 +462,9 @@ void ovl_node_free(struct ovl_node *n)
 {
 	if (!n)
 		return;
+	for (size_t i = 0; i < n->n_upper; i++)
+		if (n->upper[i].detach)
+			n->upper[i].detach(n->upper[i].ctx);
 	for (size_t i = 0; i < ovl_links_count(n->ls); i++)
 		free(nl(ovl_links_at(n->ls, i)));
 	ovl_links_free(n->ls);
@@ -749,6 +752,9 @@ uint64_t ovl_node_tick(struct ovl_node *n, uint64_t now)
 	n->now = now;
 	if (n->state == OVL_NODE_IDLE || n->state == OVL_NODE_LEAVING)
 		return UINT64_MAX;
+	next = UINT64_MAX;
+	for (size_t i = 0; i < n->n_upper; i++)
+		next = min_u64(next, n->upper[i].tick(n->upper[i].ctx, now));
 	if ((n->state == OVL_NODE_SOLO || (n->state == OVL_NODE_JOINING && !n->boot_busy)) &&
 	    now >= n->retry_at && !n->boot_busy) {
 		shuffle(n);
@@ -773,12 +779,58 @@ uint64_t ovl_node_tick(struct ovl_node *n, uint64_t now)
 			rejoin(n, now);
 		n->next_rejoin = now + jitter(n, n->cfg.rejoin_ms);
 	}
-	next = ovl_links_tick(n->ls, now);
+	next = min_u64(next, ovl_links_tick(n->ls, now));
 	next = min_u64(next, n->next_maintain);
 	next = min_u64(next, n->next_rejoin);
 	if (n->state == OVL_NODE_SOLO || (n->state == OVL_NODE_JOINING && !n->boot_busy))
 		next = min_u64(next, n->retry_at);
 	return next > now ? next : now + 1;
+}
+
+int ovl_node_attach(struct ovl_node *n, const struct ovl_upper *up)
+{
+	if (up->proto < OVL_PROTO_USER || !up->deliver || !up->tick)
+		return -EINVAL;
+	for (size_t i = 0; i < n->n_upper; i++)
+		if (n->upper[i].proto == up->proto)
+			return -EEXIST;
+	if (n->n_upper == OVL_UPPER_MAX)
+		return -ENOSPC;
+	n->upper[n->n_upper++] = *up;
+	return 0;
+}
+
+struct ovl_crypto *ovl_node_crypto(struct ovl_node *n)
+{
+	return n->cfg.crypto;
+}
+
+uint64_t ovl_node_links_gen(const struct ovl_node *n)
+{
+	return n->links_gen;
+}
+
+size_t ovl_node_nearest(const struct ovl_node *n, const struct cert_addr *target,
+                        struct cert_addr *out, size_t max)
+{
+	const struct cert_addr *addrs = ovl_links_addrs(n->ls);
+	size_t cnt = ovl_links_count(n->ls), k = 0;
+
+	/* Insertion into a short sorted list: max is small (replicas). */
+	for (size_t i = 0; i <= cnt; i++) {
+		const struct cert_addr *a = i < cnt ? &addrs[i] : &n->self.addr;
+		size_t j;
+
+		if (k == max && (max == 0 || ovl_addr_closer(target, a, &out[k - 1]) >= 0))
+			continue;
+		j = k < max ? k++ : k - 1;
+		while (j > 0 && ovl_addr_closer(target, a, &out[j - 1]) < 0) {
+			out[j] = out[j - 1];
+			j--;
+		}
+		out[j] = *a;
+	}
+	return k;
 }
 
 void ovl_node_leave(struct ovl_node *n, uint64_t now)

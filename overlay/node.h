@@ -127,6 +127,37 @@ int ovl_node_trace(struct ovl_node *n, uint64_t now, const struct cert_addr *dst
 int ovl_node_connect_to(struct ovl_node *n, uint64_t now, const struct cert_addr *dst,
                         enum ovl_link_kind kind);
 
+/* ---- upper layers ---------------------------------------------------------- */
+
+/*
+ * An upper layer riding on the node (the DHT; later vnet): it owns one
+ * routed protocol number, runs from the node's tick, and hears every route
+ * error (message ids are unique per node, so each upper recognises its
+ * own). The node owns what is attached: ovl_node_free calls detach.
+ */
+struct ovl_upper {
+	void *ctx;
+	uint8_t proto; /* >= OVL_PROTO_USER */
+	void (*deliver)(void *ctx, uint64_t now, const struct ovl_route_info *info,
+	                const uint8_t *payload, size_t len);
+	void (*route_error)(void *ctx, uint64_t now, uint32_t id, const struct cert_addr *dst,
+	                    const char *reason); /* optional */
+	/* Runs what is due; returns the upper's next deadline (UINT64_MAX: none). */
+	uint64_t (*tick)(void *ctx, uint64_t now);
+	void (*detach)(void *ctx); /* the node is being freed; optional */
+};
+#define OVL_UPPER_MAX 4
+/* *up is copied. 0, -EINVAL, -EEXIST (proto taken), -ENOSPC. */
+int ovl_node_attach(struct ovl_node *n, const struct ovl_upper *up);
+/* The crypto the node was made with (signing for upper layers). Borrowed. */
+struct ovl_crypto *ovl_node_crypto(struct ovl_node *n);
+/* Bumps whenever a link comes up or goes down. */
+uint64_t ovl_node_links_gen(const struct ovl_node *n);
+/* Ourselves and our linked peers, nearest to target first (ring distance;
+ * ties as ovl_addr_closer); fills up to max, returns how many. */
+size_t ovl_node_nearest(const struct ovl_node *n, const struct cert_addr *target,
+                        struct cert_addr *out, size_t max);
+
 /* ---- status -------------------------------------------------------------- */
 
 const struct cert_info *ovl_node_self(const struct ovl_node *n);

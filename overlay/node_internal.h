@@ -68,6 +68,8 @@ struct ovl_node {
 	uint64_t links_gen; /* bumped by every link up or down */
 	struct near_cache *near;
 	uint64_t now; /* of the call in progress, for callbacks that have none */
+	struct ovl_upper upper[OVL_UPPER_MAX];
+	size_t n_upper;
 	uint8_t buf[OVL_LINK_MTU];
 };
 

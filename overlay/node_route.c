@@ -274,24 +274,37 @@ static void deliver(struct ovl_node *n, uint64_t now, const struct cert_addr *sr
 		uint8_t code = wire_get_u8(&r);
 
 		wire_get_bytes(&r, edst.b, CERT_ADDR_LEN);
-		if (wire_done(&r) && n->cb.route_error)
+		if (!wire_done(&r))
+			break;
+		for (size_t i = 0; i < n->n_upper; i++)
+			if (n->upper[i].route_error)
+				n->upper[i].route_error(n->upper[i].ctx, now, eid, &edst,
+				                        error_name(code));
+		if (n->cb.route_error)
 			n->cb.route_error(n->cb.ctx, eid, &edst, error_name(code));
 		break;
 	}
-	default:
-		if (proto >= OVL_PROTO_USER && n->cb.deliver) {
-			struct ovl_route_info info = {
-			        .src = *src,
-			        .dst = *dst,
-			        .mode = (flags & RF_NEAREST) ? OVL_ROUTE_NEAREST : OVL_ROUTE_EXACT,
-			        .proto = proto,
-			        .hops = hops,
-			        .id = id,
-			};
+	default: {
+		struct ovl_route_info info = {
+		        .src = *src,
+		        .dst = *dst,
+		        .mode = (flags & RF_NEAREST) ? OVL_ROUTE_NEAREST : OVL_ROUTE_EXACT,
+		        .proto = proto,
+		        .hops = hops,
+		        .id = id,
+		};
 
+		if (proto < OVL_PROTO_USER)
+			break;
+		for (size_t i = 0; i < n->n_upper; i++)
+			if (n->upper[i].proto == proto) {
+				n->upper[i].deliver(n->upper[i].ctx, now, &info, payload, len);
+				return;
+			}
+		if (n->cb.deliver)
 			n->cb.deliver(n->cb.ctx, &info, payload, len);
-		}
 		break;
+	}
 	}
 }
 
