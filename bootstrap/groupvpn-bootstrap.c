@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * groupvpn-bootstrap — an overlay node without a TUN device, for public
- * hosts: it serves joins and keeps the ring (later also the DHT). Needs no
- * root: one UDP socket on an unprivileged port and a UNIX control socket.
+ * hosts: it serves joins, keeps the ring and holds its share of the DHT.
+ * Needs no root: one UDP socket on an unprivileged port and a UNIX control
+ * socket.
  * See docs/bootstrap.md "Running a bootstrap node".
  *
  * Exit codes: 0 stopped by SIGTERM/SIGINT, 1 failure (bundle, certificate,
@@ -21,9 +22,12 @@
 #include <time.h>
 
 #include <event2/event.h>
+#include <openssl/rand.h>
 
 #include "cert.h"
 #include "control.h"
+#include "dht.h"
+#include "dht_control.h"
 #include "log.h"
 #include "runtime.h"
 
@@ -37,9 +41,10 @@ static void usage(FILE *f)
 	        "usage: %s -c BUNDLE [--listen ADDR:PORT] [--control PATH]\n"
 	        "       [--log-level error|warn|info|debug] [--tuning KEY=MS]...\n"
 	        "\n"
-	        "Runs an overlay node without a TUN device: it answers joins and keeps the\n"
-	        "ring. It needs no root and never does anything privileged: run it as an\n"
-	        "unprivileged user (ports below 1024 would need CAP_NET_BIND_SERVICE).\n"
+	        "Runs an overlay node without a TUN device: it answers joins, keeps the\n"
+	        "ring and holds its share of the DHT. It needs no root and never does\n"
+	        "anything privileged: run it as an unprivileged user (ports below 1024\n"
+	        "would need CAP_NET_BIND_SERVICE).\n"
 	        "\n"
 	        "-c, --config BUNDLE  the node's config bundle (groupvpn-cert issue)\n"
 	        "--listen ADDR:PORT   UDP address: a.b.c.d:port (IPv4) or [v6]:port (IPv6);\n"
@@ -92,6 +97,52 @@ struct app {
 	struct ovl_runtime *rt;
 };
 
+static time_t dht_wall(void *ctx)
+{
+	(void)ctx;
+	return time(NULL);
+}
+
+static void dht_random(void *ctx, void *buf, size_t len)
+{
+	(void)ctx;
+	if (len > INT32_MAX || RAND_bytes(buf, (int)len) != 1) {
+		/* Predictable request ids and sequence numbers are worse than stopping. */
+		LOG(LOG_LVL_ERROR, "RAND_bytes failed: no randomness, stopping");
+		abort();
+	}
+}
+
+/* The DHT on the runtime's node (which owns it). err gets one line. */
+static int start_dht(struct ovl_runtime *rt, const struct cert_bundle *bundle, struct dht **out,
+                     char *err, size_t errlen)
+{
+	const struct dht_cb cb = {.wall = dht_wall, .random = dht_random};
+	struct dht_config cfg;
+	long long r;
+	int rc;
+
+	dht_config_default(&cfg);
+	rc = cert_bundle_setting_int(bundle, "dht_replicas", &r);
+	if (rc == 0) {
+		if (r < DHT_REPLICAS_MIN || r > DHT_REPLICAS_MAX) {
+			snprintf(err, errlen,
+			         "dht_replicas %lld is not supported: this version keeps %d..%d "
+			         "copies of each record",
+			         r, DHT_REPLICAS_MIN, DHT_REPLICAS_MAX);
+			return -EINVAL;
+		}
+		cfg.replicas = (unsigned)r;
+	} else if (rc != -ENOENT) {
+		snprintf(err, errlen, "dht_replicas: %s", strerror(-rc));
+		return rc;
+	}
+	rc = dht_new(ovl_runtime_node(rt), &cfg, &cb, out);
+	if (rc < 0)
+		snprintf(err, errlen, "DHT: %s", strerror(-rc));
+	return rc;
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct app *app = arg;
@@ -116,6 +167,8 @@ int main(int argc, char **argv)
 	struct ovl_runtime_config cfg;
 	struct cert_bundle *bundle = NULL;
 	struct control *ctl = NULL;
+	struct dht *dht = NULL;
+	struct dht_control *dctl = NULL;
 	struct event *sigterm = NULL, *sigint = NULL;
 	struct app app = {NULL, NULL};
 	struct cert_err cerr = {""};
@@ -214,11 +267,16 @@ int main(int argc, char **argv)
 		cli_fail("%s", err);
 		goto out;
 	}
+	if (start_dht(app.rt, bundle, &dht, err, sizeof(err)) < 0) {
+		cli_fail("%s: %s", bundle_path, err);
+		goto out;
+	}
 	if (control_new(app.base, control_path, &ctl, err, sizeof(err)) < 0) {
 		cli_fail("%s", err);
 		goto out;
 	}
-	if (ovl_runtime_register_commands(app.rt, ctl) < 0) {
+	if (ovl_runtime_register_commands(app.rt, ctl) < 0 ||
+	    dht_control_register(dht, app.rt, ctl, &dctl) < 0) {
 		cli_fail("cannot register control commands");
 		goto out;
 	}
@@ -246,7 +304,10 @@ int main(int argc, char **argv)
 	}
 	rc = 0;
 out:
+	/* The control first: it cancels pending DHT requests while the DHT
+	 * (freed with the node, by ovl_runtime_free) is still there. */
 	control_free(ctl);
+	dht_control_free(dctl);
 	ovl_runtime_free(app.rt);
 	if (sigterm)
 		event_free(sigterm);

@@ -78,7 +78,7 @@ static const struct setting {
 } settings[] = {
         {"listen", SET_ENDPOINT, 0, 0},     {"control_socket", SET_SOCK_PATH, 0, 0},
         {"state_dir", SET_PATH, 0, 0},      {"interface", SET_IFNAME, 0, 0},
-        {"shortcuts", SET_SHORTCUTS, 0, 0}, {"dht_replicas", SET_INT, 3, 16},
+        {"shortcuts", SET_SHORTCUTS, 0, 0}, {"dht_replicas", SET_INT, 3, 8},
 };
 
 static const struct setting *setting_find(const char *key)

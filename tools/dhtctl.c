@@ -4,12 +4,12 @@
  * line out, one answer line back, printed as text or (--json) as the JSON
  * the daemon sent.
  *
- * Adding a command = one entry in `commands`: its usage line, a function
- * that builds the request from the arguments after its name, and one that
- * prints a successful answer as text.
+ * Adding a command = one entry in `commands`: its usage line, the options
+ * it takes, a function that builds the request from the arguments after its
+ * name, and one that prints a successful answer as text.
  *
  * Exit codes: 0 success, 1 failure (no socket, no answer in time, an error
- * answer), 2 usage error.
+ * answer), 2 usage error, 3 create found the key held by another writer.
  */
 #include "cli.h"
 #include <dirent.h>
@@ -33,8 +33,24 @@
 #define ANSWER_MAX   (16 * 1024 * 1024) /* an answer line, at most */
 #define DEFAULT_DIR  "/run/groupvpn"
 #define ADDR_HEX_LEN 40
+#define EXIT_EXISTS  3    /* create: another writer holds the key */
+#define KEY_MAX      255  /* application key bytes: DHT_APPKEY_MAX in dht/record.h */
+#define VALUE_MAX    1024 /* value bytes: DHT_VALUE_MAX in dht/record.h */
+/* A DHT request's own limit in the daemon is 12.5 s with the default engine
+ * timers (dht_control_timeout_ms): wait a little longer than that, so its
+ * answer (even "timed out") is what the user sees. */
+#define DHT_WAIT_MS   15000
+#define TRACE_WAIT_MS 5000 /* the daemon's trace limit (OVL_RT_TRACE_MS) */
 
 static const char *prog = "dhtctl";
+
+/* Options a command takes besides --json. */
+enum { OPT_TTL = 1, OPT_HEX = 2, OPT_ONCE = 4 };
+
+struct opts {
+	bool json, hex, once;
+	long long ttl; /* 0: not given */
+};
 
 struct command {
 	const char *name;
@@ -42,10 +58,11 @@ struct command {
 	const char *help;
 	/* ... plus this long, for commands that wait for the network. */
 	unsigned extra_ms;
-	/* Builds the request from the arguments after the name (--json removed);
-	 * NULL after printing a usage error. */
-	json_t *(*build)(int argc, char **argv);
-	void (*print)(const json_t *answer);
+	unsigned opts; /* OPT_*: what it takes besides --json */
+	/* Builds the request from the arguments after the name (options taken
+	 * out into o); NULL after printing a usage error. */
+	json_t *(*build)(int argc, char **argv, const struct opts *o);
+	void (*print)(const json_t *answer, const struct opts *o);
 };
 
 static const char *str(const json_t *o, const char *key)
@@ -68,9 +85,10 @@ static bool addr_valid(const char *s)
 
 /* ---- status ----------------------------------------------------------------------- */
 
-static json_t *build_status(int argc, char **argv)
+static json_t *build_status(int argc, char **argv, const struct opts *o)
 {
 	(void)argv;
+	(void)o;
 	if (argc > 0) {
 		cli_usage_error("status takes no arguments");
 		return NULL;
@@ -78,13 +96,14 @@ static json_t *build_status(int argc, char **argv)
 	return json_pack("{s:s}", "cmd", "status");
 }
 
-static void print_status(const json_t *a)
+static void print_status(const json_t *a, const struct opts *o)
 {
 	const json_t *eps = json_object_get(a, "endpoints");
 	const json_t *links = json_object_get(a, "links");
 	const json_t *v;
 	size_t i;
 
+	(void)o;
 	printf("address    %s\n", str(a, "address"));
 	printf("name       %s\n", str(a, "name"));
 	printf("namespace  %s\n", str(a, "namespace"));
@@ -112,8 +131,9 @@ static void print_status(const json_t *a)
 
 /* ---- trace ------------------------------------------------------------------------ */
 
-static json_t *build_trace(int argc, char **argv)
+static json_t *build_trace(int argc, char **argv, const struct opts *o)
 {
+	(void)o;
 	if (argc != 1) {
 		cli_usage_error("trace needs exactly one ADDRESS");
 		return NULL;
@@ -125,24 +145,248 @@ static json_t *build_trace(int argc, char **argv)
 	return json_pack("{s:s,s:s}", "cmd", "trace", "address", argv[0]);
 }
 
-static void print_trace(const json_t *a)
+static void print_trace(const json_t *a, const struct opts *o)
 {
 	const json_t *v;
 	size_t i;
 
+	(void)o;
 	json_array_foreach (json_object_get(a, "hops"), i, v) {
 		printf("%2zu  %s\n", i + 1, json_string_value(v) ? json_string_value(v) : "?");
 	}
 	printf("reached %s\n", str(a, "reached"));
 }
 
+/* ---- dht: put, create, get, remove, dht-status ----------------------------------- */
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* KEY: 1..KEY_MAX bytes of UTF-8, as a JSON string (new); NULL after a
+ * usage error. */
+static json_t *key_arg(const char *cmd, const char *key)
+{
+	size_t len = strlen(key);
+	json_t *k;
+
+	if (len < 1 || len > KEY_MAX) {
+		cli_usage_error("%s: KEY must be 1..%d bytes, not %zu", cmd, KEY_MAX, len);
+		return NULL;
+	}
+	k = json_string(key);
+	if (!k)
+		cli_usage_error("%s: KEY is not valid UTF-8", cmd);
+	return k;
+}
+
+/* VALUE into req as "value" (text) or, with --hex, "value_hex". */
+static bool value_arg(const char *cmd, const char *value, bool hex, json_t *req)
+{
+	size_t len = strlen(value);
+	json_t *v;
+
+	if (hex) {
+		for (size_t i = 0; i < len; i++) {
+			if (hex_digit(value[i]) < 0) {
+				cli_usage_error("%s --hex: VALUE has a non-hex character at offset "
+				                "%zu",
+				                cmd, i);
+				return false;
+			}
+		}
+		if (len % 2) {
+			cli_usage_error("%s --hex: VALUE must have two hex digits per byte (%zu "
+			                "digits given)",
+			                cmd, len);
+			return false;
+		}
+		if (len / 2 > VALUE_MAX) {
+			cli_usage_error("%s: VALUE is %zu bytes: at most %d", cmd, len / 2,
+			                VALUE_MAX);
+			return false;
+		}
+		return json_object_set_new(req, "value_hex", json_string(value)) == 0;
+	}
+	if (len > VALUE_MAX) {
+		cli_usage_error("%s: VALUE is %zu bytes: at most %d (or store it elsewhere)", cmd,
+		                len, VALUE_MAX);
+		return false;
+	}
+	v = json_string(value);
+	if (!v) {
+		cli_usage_error("%s: VALUE is not valid UTF-8 (give bytes with --hex)", cmd);
+		return false;
+	}
+	return json_object_set_new(req, "value", v) == 0;
+}
+
+/* put and create: {"cmd", "key", "value" | "value_hex", ["ttl"], ["refresh"]}. */
+static json_t *build_write(const char *name, const char *cmd, int argc, char **argv,
+                           const struct opts *o)
+{
+	json_t *req, *key;
+
+	if (argc != 2) {
+		cli_usage_error("%s needs KEY and VALUE (a VALUE starting with '-': put "
+		                "'--' before it)",
+		                name);
+		return NULL;
+	}
+	key = key_arg(name, argv[0]);
+	if (!key)
+		return NULL;
+	req = json_pack("{s:s,s:o}", "cmd", cmd, "key", key);
+	if (!req || !value_arg(name, argv[1], o->hex, req) ||
+	    (o->ttl && json_object_set_new(req, "ttl", json_integer(o->ttl)) < 0) ||
+	    (o->once && json_object_set_new(req, "refresh", json_false()) < 0)) {
+		json_decref(req);
+		return NULL;
+	}
+	return req;
+}
+
+static json_t *build_put(int argc, char **argv, const struct opts *o)
+{
+	return build_write("put", "dht_put", argc, argv, o);
+}
+
+static json_t *build_create(int argc, char **argv, const struct opts *o)
+{
+	return build_write("create", "dht_create", argc, argv, o);
+}
+
+static json_t *build_key_only(const char *name, const char *cmd, int argc, char **argv)
+{
+	json_t *key;
+
+	if (argc != 1) {
+		cli_usage_error("%s needs exactly one KEY", name);
+		return NULL;
+	}
+	key = key_arg(name, argv[0]);
+	return key ? json_pack("{s:s,s:o}", "cmd", cmd, "key", key) : NULL;
+}
+
+static json_t *build_get(int argc, char **argv, const struct opts *o)
+{
+	(void)o;
+	return build_key_only("get", "dht_get", argc, argv);
+}
+
+static json_t *build_remove(int argc, char **argv, const struct opts *o)
+{
+	(void)o;
+	return build_key_only("remove", "dht_remove", argc, argv);
+}
+
+/* put, create, remove: nothing to say on success. */
+static void print_nothing(const json_t *a, const struct opts *o)
+{
+	(void)a;
+	(void)o;
+}
+
+/* Text that fits one output line: no control characters. */
+static bool one_line(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+/* One line per value: VALUE<TAB>writer=NAME<TAB>ttl=N, the value in hex with
+ * --hex; a value that is not one line of text is printed in hex and the line
+ * ends in <TAB>encoding=hex. */
+static void print_get(const json_t *a, const struct opts *o)
+{
+	const json_t *v;
+	size_t i;
+
+	json_array_foreach (json_object_get(a, "values"), i, v) {
+		const char *text = json_string_value(json_object_get(v, "value"));
+		bool as_hex = o->hex || !text || !one_line(text);
+
+		printf("%s\twriter=%s\tttl=%lld%s\n", as_hex ? str(v, "value_hex") : text,
+		       str(v, "writer"), (long long)json_integer_value(json_object_get(v, "ttl")),
+		       as_hex && !o->hex ? "\tencoding=hex" : "");
+	}
+}
+
+static json_t *build_dht_status(int argc, char **argv, const struct opts *o)
+{
+	(void)argv;
+	(void)o;
+	if (argc > 0) {
+		cli_usage_error("dht-status takes no arguments");
+		return NULL;
+	}
+	return json_pack("{s:s}", "cmd", "dht_status");
+}
+
+/* One "name  value" line per field; --json has them all. */
+static void print_dht_status(const json_t *a, const struct opts *o)
+{
+	static const char *const fields[] = {
+	        "replicas",
+	        "ttl_max",
+	        "records",
+	        "tombstones",
+	        "own_values",
+	        "pending",
+	        "stored",
+	        "refused",
+	        "verify_failed",
+	        "rate_limited",
+	        "handed_off",
+	        "repaired",
+	        "synced_out",
+	        "expired",
+	        "msgs_in",
+	        "msgs_out",
+	        "frags_in",
+	        "frags_out",
+	        "reassembly_dropped",
+	};
+
+	(void)o;
+	printf("%-19s %s\n", "namespace", str(a, "namespace"));
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		const json_t *v = json_object_get(a, fields[i]);
+
+		if (json_is_integer(v))
+			printf("%-19s %lld\n", fields[i], (long long)json_integer_value(v));
+	}
+}
+
 /* ---- the table ------------------------------------------------------------------- */
 
 static const struct command commands[] = {
-        {"status", "[--json]", "this node: address, state, endpoints, and its links", 0,
+        {"status", "[--json]", "this node: address, state, endpoints, and its links", 0, 0,
          build_status, print_status},
-        {"trace", "ADDRESS [--json]", "the overlay path towards ADDRESS, hop by hop", 5000,
-         build_trace, print_trace},
+        {"trace", "ADDRESS [--json]", "the overlay path towards ADDRESS, hop by hop", TRACE_WAIT_MS,
+         0, build_trace, print_trace},
+        {"put", "KEY VALUE [--ttl SECONDS] [--hex] [--once] [--json]",
+         "store VALUE under KEY (replacing ours); kept alive until removed unless --once",
+         DHT_WAIT_MS, OPT_TTL | OPT_HEX | OPT_ONCE, build_put, print_nothing},
+        {"create", "KEY VALUE [--ttl SECONDS] [--hex] [--once] [--json]",
+         "put only if no other member holds KEY: else exit 3, \"exists\"", DHT_WAIT_MS,
+         OPT_TTL | OPT_HEX | OPT_ONCE, build_create, print_nothing},
+        {"get", "KEY [--hex] [--json]",
+         "the values under KEY, one line each: VALUE<TAB>writer=NAME<TAB>ttl=SECONDS", DHT_WAIT_MS,
+         OPT_HEX, build_get, print_get},
+        {"remove", "KEY [--json]", "remove our value of KEY (and stop keeping it alive)",
+         DHT_WAIT_MS, 0, build_remove, print_nothing},
+        {"dht-status", "[--json]", "this node's DHT: replicas, records held, counters", 0, 0,
+         build_dht_status, print_dht_status},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -150,14 +394,22 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: %s [-s SOCKET] COMMAND [ARGS] [--json]\n\ncommands:\n", prog);
 	for (size_t i = 0; i < N_COMMANDS; i++)
-		fprintf(f, "  %-7s %-18s %s\n", commands[i].name, commands[i].args,
+		fprintf(f, "  %s %s\n      %s\n", commands[i].name, commands[i].args,
 		        commands[i].help);
 	fprintf(f,
-	        "\n-s SOCKET  the node's control socket; default: the one socket in %s/\n"
-	        "--json     print the daemon's JSON answer instead of text\n"
-	        "\nExit: 0 ok, 1 failure (no daemon, no answer within %d s, an error answer),\n"
-	        "2 usage.\n",
-	        DEFAULT_DIR, ANSWER_MS / 1000);
+	        "\n-s SOCKET      the node's control socket; default: the one socket in %s/\n"
+	        "--json         print the daemon's JSON answer instead of text\n"
+	        "--ttl SECONDS  how long the value lives (default 3600; the daemon's limit\n"
+	        "               applies, 86400 unless configured otherwise)\n"
+	        "--hex          VALUE is hex digits (bytes); get prints values in hex\n"
+	        "--once         do not keep the value alive: it expires after its TTL\n"
+	        "--             ends the options: a VALUE may then start with '-'\n"
+	        "\nKEY is 1..%d bytes, VALUE at most %d bytes.\n"
+	        "\nExit: 0 ok, 1 failure (no daemon, no answer in time, an error answer),\n"
+	        "2 usage, 3 create: the key is held by another writer. In time: %d s, plus\n"
+	        "%d s for trace and %d s for put, create, get and remove.\n",
+	        DEFAULT_DIR, KEY_MAX, VALUE_MAX, ANSWER_MS / 1000, TRACE_WAIT_MS / 1000,
+	        DHT_WAIT_MS / 1000);
 }
 
 /* ---- transport ------------------------------------------------------------------- */
@@ -354,6 +606,63 @@ static int ask(const char *path, json_t *req, unsigned extra_ms, json_t **answer
 	return 0;
 }
 
+/* --ttl's SECONDS: a whole number, 1..UINT32_MAX (the daemon's limit is
+ * lower: it says so). */
+static bool ttl_arg(const char *s, long long *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < 1 || v > UINT32_MAX)
+		return false;
+	*out = (long long)v;
+	return true;
+}
+
+/* Whether arg is an option of cmd ("--ttl" takes the next argument too,
+ * or "--ttl=N"); *i moves past what it used. 0, or an exit code after a
+ * usage error (or -1 after --help). */
+static int take_option(const struct command *cmd, int argc, char **argv, int *i, struct opts *o)
+{
+	const char *a = argv[*i], *ttl = NULL;
+
+	if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+		usage(stdout);
+		return -1;
+	}
+	if (!strcmp(a, "--json")) {
+		o->json = true;
+		return 0;
+	}
+	if ((cmd->opts & OPT_HEX) && !strcmp(a, "--hex")) {
+		o->hex = true;
+		return 0;
+	}
+	if ((cmd->opts & OPT_ONCE) && !strcmp(a, "--once")) {
+		o->once = true;
+		return 0;
+	}
+	if ((cmd->opts & OPT_TTL) && !strncmp(a, "--ttl=", 6))
+		ttl = a + 6;
+	else if ((cmd->opts & OPT_TTL) && !strcmp(a, "--ttl")) {
+		if (*i + 1 >= argc)
+			return cli_usage_error("%s: --ttl needs SECONDS", cmd->name);
+		ttl = argv[++*i];
+	}
+	if (ttl) {
+		if (!ttl_arg(ttl, &o->ttl))
+			return cli_usage_error("%s: --ttl '%s': want a whole number of seconds, "
+			                       "1 or more",
+			                       cmd->name, ttl);
+		return 0;
+	}
+	return cli_usage_error("%s: unknown option '%s'", cmd->name, a);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -365,7 +674,8 @@ int main(int argc, char **argv)
 	char defpath[512];
 	const char *path = NULL;
 	json_t *req, *answer = NULL, *err;
-	bool as_json = false;
+	struct opts o = {0};
+	bool options = true;
 	char **rest;
 	int c, n_rest = 0, rc;
 
@@ -391,41 +701,46 @@ int main(int argc, char **argv)
 			cmd = &commands[i];
 	if (!cmd)
 		return cli_usage_error("unknown command '%s'", argv[optind]);
-	if (!path) {
-		int found = default_socket(defpath, sizeof(defpath));
-
-		if (found == 0)
-			return cli_fail(
-			        "no control socket in %s/ (is the daemon running? else give "
-			        "-s SOCKET)",
-			        DEFAULT_DIR);
-		if (found > 1)
-			return cli_usage_error("several control sockets in %s/: choose one with -s",
-			                       DEFAULT_DIR);
-		path = defpath;
-	}
-	/* The command's arguments, --json taken out. */
+	/* The command's arguments, its options taken out. A '-' followed by a
+	 * digit is an argument (a negative number); after "--", all are. */
 	rest = calloc((size_t)argc, sizeof(*rest));
 	if (!rest)
 		return cli_fail("out of memory");
 	for (int i = optind + 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			as_json = true;
-		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			free(rest);
-			usage(stdout);
-			return 0;
-		} else if (argv[i][0] == '-' && argv[i][1] &&
+		if (options && !strcmp(argv[i], "--")) {
+			options = false;
+		} else if (options && argv[i][0] == '-' && argv[i][1] &&
 		           !(argv[i][1] >= '0' && argv[i][1] <= '9')) {
-			free(rest);
-			return cli_usage_error("%s: unknown option '%s'", cmd->name, argv[i]);
-		} else
+			rc = take_option(cmd, argc, argv, &i, &o);
+			if (rc) {
+				free(rest);
+				return rc < 0 ? 0 : rc;
+			}
+		} else {
 			rest[n_rest++] = argv[i];
+		}
 	}
-	req = cmd->build(n_rest, rest);
+	req = cmd->build(n_rest, rest, &o);
 	free(rest);
 	if (!req)
 		return CLI_EXIT_USAGE;
+	if (!path) {
+		int found = default_socket(defpath, sizeof(defpath));
+
+		if (found == 0) {
+			json_decref(req);
+			return cli_fail(
+			        "no control socket in %s/ (is the daemon running? else give "
+			        "-s SOCKET)",
+			        DEFAULT_DIR);
+		}
+		if (found > 1) {
+			json_decref(req);
+			return cli_usage_error("several control sockets in %s/: choose one with -s",
+			                       DEFAULT_DIR);
+		}
+		path = defpath;
+	}
 	rc = ask(path, req, cmd->extra_ms, &answer);
 	if (rc)
 		return rc;
@@ -434,7 +749,10 @@ int main(int argc, char **argv)
 	if (err) {
 		rc = cli_fail("%s: %s", cmd->name,
 		              json_string_value(err) ? json_string_value(err) : "(error)");
-	} else if (as_json) {
+		/* dht_create's "exists" has its own exit code, for scripts. */
+		if (!strcmp(str(answer, "code"), "exists"))
+			rc = EXIT_EXISTS;
+	} else if (o.json) {
 		char *text = json_dumps(answer, JSON_PRESERVE_ORDER);
 
 		if (text)
@@ -442,7 +760,7 @@ int main(int argc, char **argv)
 		free(text);
 		rc = text ? 0 : cli_fail("out of memory");
 	} else {
-		cmd->print(answer);
+		cmd->print(answer, &o);
 	}
 	json_decref(answer);
 	if (fflush(stdout) != 0 || ferror(stdout))

@@ -125,7 +125,7 @@ f = s.makefile("rb")
 a1, a2, a3 = answer(f), answer(f), answer(f)
 assert a1["id"] == 1 and a1["reached"] == addr, a1
 assert a2["id"] == "two" and "links" in a2, a2
-assert a3 == {"commands": ["help", "status", "trace"], "id": 3}, a3
+assert a3["id"] == 3 and a3["commands"][:3] == ["help", "status", "trace"], a3
 print("   ok: pipelined trace, status, help answered in order with their ids")
 
 # Bad input gets an error line; the connection stays usable.

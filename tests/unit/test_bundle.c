@@ -762,21 +762,21 @@ static void test_bundle_setting_shortcuts(void **state)
 
 static void test_bundle_setting_dht_replicas_range_and_type(void **state)
 {
-	static const char *const bad[] = {
-	        "2", "17", "0", "-3", "abc", "5x", "", "5.0", "99999999999999999999"};
+	static const char *const bad[] = {"2",   "9",  "17", "0",   "-3",
+	                                  "abc", "5x", "",   "5.0", "99999999999999999999"};
 
 	(void)state;
 	check_setting("dht_replicas", "3", true);
-	check_setting("dht_replicas", "16", true);
+	check_setting("dht_replicas", "5", true);
 	check_setting("dht_replicas", "8", true);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		check_setting("dht_replicas", bad[i], false);
 	/* In JSON: range and type. */
-	expect_bad_value("dht_replicas", json_integer(2), "key 'dht_replicas' must be 3..16");
-	expect_bad_value("dht_replicas", json_integer(17), "must be 3..16");
-	expect_bad_value("dht_replicas", json_integer(-1), "must be 3..16");
-	expect_bad_value("dht_replicas", json_integer(INT64_MAX), "must be 3..16");
-	expect_bad_value("dht_replicas", json_integer(INT64_MIN), "must be 3..16");
+	expect_bad_value("dht_replicas", json_integer(2), "key 'dht_replicas' must be 3..8");
+	expect_bad_value("dht_replicas", json_integer(9), "must be 3..8");
+	expect_bad_value("dht_replicas", json_integer(-1), "must be 3..8");
+	expect_bad_value("dht_replicas", json_integer(INT64_MAX), "must be 3..8");
+	expect_bad_value("dht_replicas", json_integer(INT64_MIN), "must be 3..8");
 	expect_bad_value("dht_replicas", json_real(1e30), "must be an integer");
 	expect_good_value("dht_replicas", json_integer(3));
 }
