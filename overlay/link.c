@@ -430,10 +430,16 @@ void lk_link_down(struct ovl_links *ls, struct ovl_link *l, const char *reason)
 		link_free(ls, l); /* out of memory: free now rather than leak */
 }
 
-/* How long a replaced session stays open after the peer last used it. */
+/* How long a replaced session stays open after the peer last used it: as
+ * long as the link itself would live without traffic. After crossed
+ * handshakes each side may keep sending on the session it started, so the
+ * peer's is "old" here yet carries everything the peer sends; with
+ * one-sided keepalive its packets can be a keepalive period apart, and a
+ * shorter grace (it was 15 s) let one lost PONG close it while the link
+ * stayed up — a half-open link that swallowed routed messages. */
 static uint64_t prev_grace(const struct ovl_links *ls)
 {
-	return ls->cfg.dead_ms < 15000 ? ls->cfg.dead_ms : 15000;
+	return ls->cfg.dead_ms;
 }
 
 /* When an old session closes: grace after the later of retirement and last use. */
