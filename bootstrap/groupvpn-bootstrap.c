@@ -263,6 +263,14 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	cfg.bundle = bundle;
+	{
+		/* The DHT needs a key's whole replica set among the near neighbours. */
+		long long r;
+
+		if (cert_bundle_setting_int(bundle, "dht_replicas", &r) == 0 && r > 0 &&
+		    r <= DHT_REPLICAS_MAX && cfg.node.leaf_per_side + 1 < (unsigned)r)
+			cfg.node.leaf_per_side = (unsigned)r - 1;
+	}
 	if (ovl_runtime_new(app.base, &cfg, &app.rt, err, sizeof(err)) < 0) {
 		cli_fail("%s", err);
 		goto out;

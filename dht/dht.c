@@ -31,7 +31,7 @@ void dht_config_default(struct dht_config *cfg)
 	        .sync_ms = 30000,
 	        .repair_delay_ms = 1000,
 	        .attempt_ms = 2500,
-	        .attempts = 3,
+	        .attempts = 4,
 	        .replica_wait_ms = 1000,
 	        .refresh_max_s = 600,
 	};
@@ -738,7 +738,8 @@ int dht_new(struct ovl_node *node, const struct dht_config *cfg, const struct dh
 	if (!cb->wall || !cb->random || cfg->replicas < DHT_REPLICAS_MIN ||
 	    cfg->replicas > DHT_REPLICAS_MAX || cfg->ttl_max == 0 || !cfg->rate_per_s ||
 	    !cfg->rate_burst || !cfg->sync_ms || !cfg->attempt_ms || !cfg->attempts ||
-	    cfg->attempts > 255 || !cfg->replica_wait_ms || !cfg->refresh_max_s)
+	    cfg->attempts > 255 || !cfg->replica_wait_ms || !cfg->refresh_max_s ||
+	    ovl_node_leaf_per_side(node) + 1 < cfg->replicas)
 		return -EINVAL;
 	d = calloc(1, sizeof(*d));
 	if (!d)

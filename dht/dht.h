@@ -44,7 +44,7 @@ struct dht_config {
 	uint32_t sync_ms;         /* replica digest exchange period (30000) */
 	uint32_t repair_delay_ms; /* after links change, sync this soon (1000) */
 	uint32_t attempt_ms;      /* a request unanswered this long is sent again (2500) */
-	unsigned attempts;        /* ... at most this many times in all (3) */
+	unsigned attempts;        /* ... at most this many times in all (4) */
 	uint32_t replica_wait_ms; /* a primary waits this long for its replicas (1000) */
 	uint32_t refresh_max_s;   /* own values re-put at least this often (600) */
 };
@@ -105,6 +105,8 @@ typedef void (*dht_done_fn)(void *ctx, const struct dht_result *res);
 struct dht;
 
 /* New engine attached to node (which then owns it: ovl_node_free frees it).
+ * The node must keep at least replicas - 1 near neighbours on each side
+ * (leaf_per_side), so every key's replica set is within its view.
  * 0, -EINVAL (bad config), -ENOMEM, -EEXIST (the node has a DHT). */
 int dht_new(struct ovl_node *node, const struct dht_config *cfg, const struct dht_cb *cb,
             struct dht **out);

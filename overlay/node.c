@@ -805,6 +805,11 @@ struct ovl_crypto *ovl_node_crypto(struct ovl_node *n)
 	return n->cfg.crypto;
 }
 
+unsigned ovl_node_leaf_per_side(const struct ovl_node *n)
+{
+	return n->cfg.leaf_per_side;
+}
+
 uint64_t ovl_node_links_gen(const struct ovl_node *n)
 {
 	return n->links_gen;

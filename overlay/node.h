@@ -151,6 +151,8 @@ struct ovl_upper {
 int ovl_node_attach(struct ovl_node *n, const struct ovl_upper *up);
 /* The crypto the node was made with (signing for upper layers). Borrowed. */
 struct ovl_crypto *ovl_node_crypto(struct ovl_node *n);
+/* Near neighbours kept on each side (the config's leaf_per_side). */
+unsigned ovl_node_leaf_per_side(const struct ovl_node *n);
 /* Bumps whenever a link comes up or goes down. */
 uint64_t ovl_node_links_gen(const struct ovl_node *n);
 /* Ourselves and our linked peers, nearest to target first (ring distance;

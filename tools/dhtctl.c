@@ -36,10 +36,10 @@
 #define EXIT_EXISTS  3    /* create: another writer holds the key */
 #define KEY_MAX      255  /* application key bytes: DHT_APPKEY_MAX in dht/record.h */
 #define VALUE_MAX    1024 /* value bytes: DHT_VALUE_MAX in dht/record.h */
-/* A DHT request's own limit in the daemon is 12.5 s with the default engine
+/* A DHT request's own limit in the daemon is 15 s with the default engine
  * timers (dht_control_timeout_ms): wait a little longer than that, so its
  * answer (even "timed out") is what the user sees. */
-#define DHT_WAIT_MS   15000
+#define DHT_WAIT_MS   18000
 #define TRACE_WAIT_MS 5000 /* the daemon's trace limit (OVL_RT_TRACE_MS) */
 
 static const char *prog = "dhtctl";

@@ -2,7 +2,8 @@
 /*
  * groupvpn-sim — the overlay in virtual time: thousands of overlay/node.c
  * engines (with the crypto stand-in) on a simulated lossy network, built into
- * a ring, measured, churned and measured again. Deterministic for a seed.
+ * a ring, measured, churned and measured again; optionally with the DHT
+ * engine on every node, keys put and read back. Deterministic for a seed.
  * The experiment lives in tools/sim/scenario.c; this is its command line.
  */
 #include <errno.h>
@@ -22,7 +23,9 @@ static void usage(FILE *f)
 	        "usage: groupvpn-sim --nodes N [--seed S] [--lookups L] [--churn F]\n"
 	        "                    [--join-rate R] [--settle SECONDS] [--retries K] [--log "
 	        "LEVEL]\n"
-	        "                    [--json]\n"
+	        "                    [--dht-keys K [--dht-replicas R] [--dht-ttl SECONDS]\n"
+	        "                     [--dht-settle SECONDS] [--dht-refresh SECONDS]\n"
+	        "                     [--dht-create-race N] [--dht-join N]] [--json]\n"
 	        "\n"
 	        "  --nodes N         nodes in the ring (1..%d)\n"
 	        "  --seed S          PRNG seed (default 1): the same seed gives the same run\n"
@@ -38,8 +41,24 @@ static void usage(FILE *f)
 	        "                    reached the key's owner within 10 virtual s\n"
 	        "  --log LEVEL       print the engines' log lines up to LEVEL (error, warn,\n"
 	        "                    info, debug) to stderr, with the virtual time\n"
-	        "  --json            print one JSON object instead of the summary\n",
-	        SIM_NODES_MAX);
+	        "  --json            print one JSON object instead of the summary\n"
+	        "\n"
+	        "DHT (every node runs the DHT engine when K > 0):\n"
+	        "  --dht-keys K      after the build, put K keys (\"k<i>\" = \"v<i>\") from "
+	        "random\n"
+	        "                    nodes, then get each from a random node (default 0: none)\n"
+	        "  --dht-replicas R  copies of each record (%d..%d, default 3)\n"
+	        "  --dht-ttl S       the values' TTL in seconds (default 3600; refreshed)\n"
+	        "  --dht-settle S    after churn (and a join), DHT upkeep before reading\n"
+	        "                    again (virtual seconds, default 60)\n"
+	        "  --dht-refresh S   writers re-put their values at least every S seconds\n"
+	        "                    (default 600)\n"
+	        "  --dht-create-race N\n"
+	        "                    N random nodes create one key at the same instant;\n"
+	        "                    exactly one must succeed (default 0: no race)\n"
+	        "  --dht-join N      once the keys are stored, N more nodes join; the keys\n"
+	        "                    are read again and the newcomers' records checked\n",
+	        SIM_NODES_MAX, DHT_REPLICAS_MIN, DHT_REPLICAS_MAX);
 }
 
 static int bad(const char *opt, const char *val, const char *why)
@@ -85,12 +104,19 @@ int main(int argc, char **argv)
 	        {"retries", required_argument, NULL, 'r'},
 	        {"log", required_argument, NULL, 'L'},
 	        {"json", no_argument, NULL, 'J'},
+	        {"dht-keys", required_argument, NULL, 'K'},
+	        {"dht-replicas", required_argument, NULL, 'R'},
+	        {"dht-ttl", required_argument, NULL, 'T'},
+	        {"dht-settle", required_argument, NULL, 'D'},
+	        {"dht-refresh", required_argument, NULL, 'F'},
+	        {"dht-create-race", required_argument, NULL, 'C'},
+	        {"dht-join", required_argument, NULL, 'N'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
 	struct sim_params p;
 	struct sim_report r;
-	bool json = false, have_nodes = false;
+	bool json = false, have_nodes = false, dht_opt = false;
 	unsigned long long v;
 	double d;
 	int c, err;
@@ -147,6 +173,51 @@ int main(int argc, char **argv)
 		case 'J':
 			json = true;
 			break;
+		case 'K':
+			if (!parse_u64(optarg, 0, 1000000, &v))
+				return bad("--dht-keys", optarg,
+				           "want a whole number from 0 to 1000000");
+			p.dht_keys = (size_t)v;
+			break;
+		case 'R':
+			if (!parse_u64(optarg, DHT_REPLICAS_MIN, DHT_REPLICAS_MAX, &v))
+				return bad("--dht-replicas", optarg,
+				           "want a whole number from 3 to 8");
+			p.dht.replicas = (unsigned)v;
+			dht_opt = true;
+			break;
+		case 'T':
+			if (!parse_u64(optarg, 1, DHT_TTL_MAX_DEFAULT, &v))
+				return bad("--dht-ttl", optarg, "want whole seconds, 1..86400");
+			p.dht_o.ttl = (uint32_t)v;
+			dht_opt = true;
+			break;
+		case 'D':
+			if (!parse_u64(optarg, 0, 86400, &v))
+				return bad("--dht-settle", optarg,
+				           "want whole virtual seconds, 0..86400");
+			p.dht_settle_ms = (uint32_t)(v * 1000);
+			dht_opt = true;
+			break;
+		case 'F':
+			if (!parse_u64(optarg, 1, 86400, &v))
+				return bad("--dht-refresh", optarg, "want whole seconds, 1..86400");
+			p.dht.refresh_max_s = (uint32_t)v;
+			dht_opt = true;
+			break;
+		case 'C':
+			if (!parse_u64(optarg, 1, SIM_NODES_MAX, &v))
+				return bad("--dht-create-race", optarg,
+				           "want a whole number of nodes >= 1");
+			p.dht_race = (size_t)v;
+			dht_opt = true;
+			break;
+		case 'N':
+			if (!parse_u64(optarg, 0, SIM_NODES_MAX, &v))
+				return bad("--dht-join", optarg, "want a whole number of nodes");
+			p.dht_join = (size_t)v;
+			dht_opt = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -168,6 +239,21 @@ int main(int argc, char **argv)
 	if (!have_nodes) {
 		fprintf(stderr, "groupvpn-sim: --nodes is required\n");
 		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (dht_opt && p.dht_keys == 0) {
+		fprintf(stderr, "groupvpn-sim: the --dht-* options need --dht-keys K > 0\n");
+		return EXIT_USAGE;
+	}
+	if (p.dht_race > p.nodes) {
+		fprintf(stderr,
+		        "groupvpn-sim: --dht-create-race %zu: more racers than nodes (%zu)\n",
+		        p.dht_race, p.nodes);
+		return EXIT_USAGE;
+	}
+	if (p.dht_join > SIM_NODES_MAX - p.nodes) {
+		fprintf(stderr, "groupvpn-sim: --nodes + --dht-join must not exceed %d\n",
+		        SIM_NODES_MAX);
 		return EXIT_USAGE;
 	}
 	err = sim_scenario_run(&p, &r);

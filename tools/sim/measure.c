@@ -81,6 +81,42 @@ size_t sim_ring_owner(const struct sim_ring *r, const struct sim *s, const struc
 	return r->e[pred].node;
 }
 
+size_t sim_ring_nearest(const struct sim_ring *r, const struct cert_addr *t, uint32_t *out,
+                        size_t max)
+{
+	size_t lo = 0, hi = r->n, k = 0, span;
+
+	if (r->n == 0 || max == 0)
+		return 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ovl_addr_cmp(&r->e[mid].addr, t) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* The max nearest lie within max ranks on either side of t's place;
+	 * insertion into the short sorted answer, as ovl_node_nearest does. */
+	span = 2 * max < r->n ? 2 * max : r->n;
+	for (size_t c = 0; c < span; c++) {
+		size_t rank = (lo + r->n - max + c) % r->n, j;
+		const struct cert_addr *a = &r->e[rank].addr;
+
+		if (k == max && ovl_addr_closer(t, a, &r->e[out[k - 1]].addr) >= 0)
+			continue;
+		j = k < max ? k++ : k - 1;
+		while (j > 0 && ovl_addr_closer(t, a, &r->e[out[j - 1]].addr) < 0) {
+			out[j] = out[j - 1];
+			j--;
+		}
+		out[j] = (uint32_t)rank;
+	}
+	for (size_t j = 0; j < k; j++)
+		out[j] = r->e[out[j]].node;
+	return k;
+}
+
 /* Whether the node at rank j of the true ring has the right neighbours. */
 static bool ring_right(const struct sim_ring *r, const struct sim *s, size_t j)
 {
@@ -174,7 +210,7 @@ static void lk_deliver(void *ctx, struct sim *s, size_t node, const struct ovl_r
 	uint32_t magic, k;
 
 	(void)s;
-	if (info->proto != OVL_PROTO_USER || len != LOOKUP_LEN)
+	if (info->proto != SIM_PROTO_LOOKUP || len != LOOKUP_LEN)
 		return;
 	magic = (uint32_t)payload[0] << 24 | (uint32_t)payload[1] << 16 |
 	        (uint32_t)payload[2] << 8 | payload[3];
@@ -239,13 +275,13 @@ static void lk_try(struct sim *s, struct lookup_run *run, size_t k)
 
 	lk->attempts++;
 	lk->tried = sim_now(s);
-	if (sim_route(s, lk->src, &lk->target, OVL_ROUTE_NEAREST, OVL_PROTO_USER, msg, sizeof(msg),
-	              NULL) < 0 &&
+	if (sim_route(s, lk->src, &lk->target, OVL_ROUTE_NEAREST, SIM_PROTO_LOOKUP, msg,
+	              sizeof(msg), NULL) < 0 &&
 	    lk->state == LK_PENDING)
 		lk->state = LK_ERROR;
 }
 
-static size_t random_live(struct sim *s)
+size_t sim_random_live(struct sim *s)
 {
 	/* Rejection sampling; live nodes are at least half of all after any churn
 	 * we run, so 1000 draws practically never all miss. */
@@ -347,7 +383,7 @@ int sim_lookups(struct sim *s, struct sim_ring *r, const struct sim_lookup_opts 
 		while (issued < o->count && t0 + (uint64_t)issued * o->spacing_ms <= now) {
 			struct lookup *lk = &run.lk[issued];
 
-			lk->src = (uint32_t)random_live(s);
+			lk->src = (uint32_t)sim_random_live(s);
 			sim_rand(s); /* keeps target draws apart from source draws */
 			for (size_t b = 0; b < CERT_ADDR_LEN; b += 8) {
 				uint64_t v = sim_rand(s);

@@ -34,6 +34,13 @@ int sim_ring_update(struct sim_ring *r, const struct sim *s);
 /* The live node truly closest to target (ovl_addr_closer); SIZE_MAX if none. */
 size_t sim_ring_owner(const struct sim_ring *r, const struct sim *s, const struct cert_addr *t);
 
+/* The max live nodes truly nearest to t (ring distance, ties as
+ * ovl_addr_closer: what ovl_node_nearest computes from a node's links),
+ * nearest first, as node indices. Returns how many (fewer if fewer live).
+ * r must be up to date (sim_ring_update). */
+size_t sim_ring_nearest(const struct sim_ring *r, const struct cert_addr *t, uint32_t *out,
+                        size_t max);
+
 /* How many live nodes have a neighbour pair other than their true ring
  * predecessor and successor (0: the ring is consistent). With one live node,
  * "no neighbours" is right. */
@@ -44,6 +51,13 @@ bool sim_ring_consistent(struct sim_ring *r, const struct sim *s);
 
 /* Links per live node (ovl_node_links). */
 void sim_link_counts(const struct sim *s, double *mean, size_t *max);
+
+/* A live node chosen at random (SIZE_MAX if none). */
+size_t sim_random_live(struct sim *s);
+
+/* Routed protocol of the lookups: not the DHT's (OVL_PROTO_USER), so a
+ * node running a DHT still hands lookups to the sim's deliver hook. */
+#define SIM_PROTO_LOOKUP (OVL_PROTO_USER + 1)
 
 struct sim_lookup_opts {
 	size_t count;        /* lookups to make */

@@ -108,7 +108,7 @@ uint64_t sim_rand_below(struct sim *s, uint64_t n)
 	return v % n;
 }
 
-static void rand_fill(struct sim *s, void *buf, size_t len)
+void sim_rand_fill(struct sim *s, void *buf, size_t len)
 {
 	uint8_t *p = buf;
 
@@ -254,14 +254,14 @@ static void cb_random(void *ctx, void *buf, size_t len)
 {
 	struct simnode *sn = ctx;
 
-	rand_fill(sn->s, buf, len);
+	sim_rand_fill(sn->s, buf, len);
 }
 
 static time_t cb_wall(void *ctx)
 {
 	struct simnode *sn = ctx;
 
-	return (time_t)(SIM_WALL_EPOCH + sn->s->now / 1000);
+	return sim_wall(sn->s);
 }
 
 static void cb_deliver(void *ctx, const struct ovl_route_info *info, const uint8_t *payload,
@@ -431,7 +431,7 @@ int sim_new(const struct sim_config *cfg, struct sim **out)
 		sn->idx = (uint32_t)i;
 		sn->state = NODE_NEW;
 		sn->wake_at = UINT64_MAX;
-		rand_fill(s, sn->addr.b, sizeof(sn->addr.b));
+		sim_rand_fill(s, sn->addr.b, sizeof(sn->addr.b));
 		sn->x = (double)(sim_rand(s) >> 11) / 9007199254740992.0; /* 2^53 */
 		sn->y = (double)(sim_rand(s) >> 11) / 9007199254740992.0;
 		sn->ep = ep_of(i);
@@ -574,6 +574,11 @@ void sim_poke(struct sim *s, size_t i)
 uint64_t sim_now(const struct sim *s)
 {
 	return s->now;
+}
+
+time_t sim_wall(const struct sim *s)
+{
+	return (time_t)(SIM_WALL_EPOCH + s->now / 1000);
 }
 
 size_t sim_nodes(const struct sim *s)

@@ -116,6 +116,10 @@ void sim_set_hooks(struct sim *s, const struct sim_hooks *h);
 uint64_t sim_rand(struct sim *s);
 /* Uniform in [0, n), n > 0. */
 uint64_t sim_rand_below(struct sim *s, uint64_t n);
+/* Fills buf from the PRNG (for engines' `random` callbacks). */
+void sim_rand_fill(struct sim *s, void *buf, size_t len);
+/* The nodes' wall clock: SIM_WALL_EPOCH + virtual seconds. */
+time_t sim_wall(const struct sim *s);
 
 /* Creates and starts node i now. 0, -EALREADY (was started), -EINVAL, or the
  * engine's error. */
