@@ -280,6 +280,38 @@ bool dht_read_record(struct dht *d, struct wire_reader *r, struct dht_record *re
 
 /* ---- our requests ----------------------------------------------------------------- */
 
+static struct own *own_find(struct dht *d, const struct cert_addr *key)
+{
+	for (size_t i = 0; i < d->n_own; i++)
+		if (ovl_addr_eq(&d->own[i].key, key))
+			return &d->own[i];
+	return NULL;
+}
+
+/* Keeps *o alive (replacing what we kept for its key). 0, -ENOBUFS, -ENOMEM. */
+static int own_add(struct dht *d, const struct own *o)
+{
+	struct own *slot = own_find(d, &o->key);
+
+	if (!slot) {
+		if (d->n_own == OWN_MAX)
+			return -ENOBUFS;
+		if (d->n_own == d->own_cap) {
+			size_t cap = d->own_cap ? 2 * d->own_cap : 16;
+			struct own *p = realloc(d->own, cap * sizeof(*p));
+
+			if (!p)
+				return -ENOMEM;
+			d->own = p;
+			d->own_cap = cap;
+		}
+		slot = &d->own[d->n_own++];
+	}
+	*slot = *o;
+	dht_due(d, slot->refresh_at);
+	return 0;
+}
+
 static struct creq *req_find(struct dht *d, uint32_t rid, size_t *at)
 {
 	for (size_t i = 0; i < d->n_req; i++)
@@ -294,6 +326,7 @@ static struct creq *req_find(struct dht *d, uint32_t rid, size_t *at)
 static void req_free(struct creq *q)
 {
 	free(q->rec);
+	free(q->keep);
 	free(q);
 }
 
@@ -334,14 +367,8 @@ static void req_finish(struct dht *d, size_t i, struct dht_result *res)
 	res->op = q->op;
 	res->key = q->key;
 	res->tries = q->tries;
-	if (q->op == DHT_OP_CREATE && res->status == DHT_EXISTS) {
-		/* Not ours to keep alive. */
-		for (size_t k = 0; k < d->n_own; k++)
-			if (ovl_addr_eq(&d->own[k].key, &q->key)) {
-				d->own[k] = d->own[--d->n_own];
-				break;
-			}
-	}
+	if (q->keep && res->status == DHT_OK && own_add(d, q->keep) < 0)
+		LOG(LOG_LVL_WARN, "cannot keep a created value alive: too many values");
 	if (q->done)
 		q->done(q->ctx, res);
 	req_free(q);
@@ -407,14 +434,6 @@ static int make_record(struct dht *d, const struct cert_addr *key, uint64_t expi
 	return 0;
 }
 
-static struct own *own_find(struct dht *d, const struct cert_addr *key)
-{
-	for (size_t i = 0; i < d->n_own; i++)
-		if (ovl_addr_eq(&d->own[i].key, key))
-			return &d->own[i];
-	return NULL;
-}
-
 static uint64_t refresh_delay_ms(const struct dht *d, uint32_t ttl)
 {
 	uint64_t s = ttl / 2;
@@ -428,53 +447,60 @@ static int write_value(struct dht *d, uint64_t now, enum dht_op op, const struct
                        const uint8_t *value, size_t len, uint32_t ttl, bool refresh,
                        dht_done_fn done, void *ctx, uint32_t *rid)
 {
-	struct own *o = NULL;
+	struct own o = {0}, *keep = NULL, *old;
 	uint8_t *rec;
 	size_t rec_len;
-	uint64_t expires;
+	uint32_t id;
 	int rc;
 
 	d->now = now;
 	if (ttl == 0 || ttl > d->cfg.ttl_max || len > DHT_VALUE_MAX || (len && !value))
 		return -EINVAL;
-	expires = dht_wall(d) + ttl;
-	o = own_find(d, key);
-	if (refresh && !o) {
-		if (d->n_own == OWN_MAX)
-			return -ENOBUFS;
-		if (d->n_own == d->own_cap) {
-			size_t cap = d->own_cap ? 2 * d->own_cap : 16;
-			struct own *p = realloc(d->own, cap * sizeof(*p));
-
-			if (!p)
-				return -ENOMEM;
-			d->own = p;
-			d->own_cap = cap;
-		}
-		o = &d->own[d->n_own];
-		memset(o, 0, sizeof(*o));
-		o->key = *key;
+	o.key = *key;
+	if (len)
+		memcpy(o.value, value, len);
+	o.len = (uint16_t)len;
+	o.ttl = ttl;
+	o.expires = dht_wall(d) + ttl;
+	o.refresh_at = now + refresh_delay_ms(d, ttl);
+	if (refresh && op == DHT_OP_CREATE) {
+		/* Kept alive only once the create succeeded: a refused or
+		 * lost create must never come back as a put. */
+		keep = malloc(sizeof(*keep));
+		if (!keep)
+			return -ENOMEM;
+		*keep = o;
 	}
-	rc = make_record(d, key, expires, 0, value, len, &rec, &rec_len);
-	if (rc < 0)
+	rc = make_record(d, key, o.expires, 0, value, len, &rec, &rec_len);
+	if (rc < 0) {
+		free(keep);
 		return rc;
-	if (o) {
-		if (refresh) {
-			if (o == &d->own[d->n_own])
-				d->n_own++;
-			if (len)
-				memcpy(o->value, value, len);
-			o->len = (uint16_t)len;
-			o->ttl = ttl;
-			o->expires = expires;
-			o->refresh_at = now + refresh_delay_ms(d, ttl);
-			dht_due(d, o->refresh_at);
-		} else {
-			/* Written once now: stop re-putting the old value. */
-			*o = d->own[--d->n_own];
-		}
 	}
-	return req_start(d, now, op, key, rec, rec_len, false, done, ctx, rid);
+	if (refresh && op == DHT_OP_PUT) {
+		rc = own_add(d, &o);
+		if (rc < 0) {
+			free(rec);
+			return rc;
+		}
+	} else if ((old = own_find(d, key))) {
+		/* Written anew without refresh, or as a create: the old value is
+		 * no longer ours to keep alive (a create's, once it succeeds). */
+		*old = d->own[--d->n_own];
+	}
+	rc = req_start(d, now, op, key, rec, rec_len, false, done, ctx, &id);
+	if (rc < 0) {
+		free(keep);
+		return rc;
+	}
+	struct creq *q = req_find(d, id, NULL);
+
+	if (q) /* always: requests never end inside the call that made them */
+		q->keep = keep;
+	else
+		free(keep);
+	if (rid)
+		*rid = id;
+	return 0;
 }
 
 int dht_put(struct dht *d, uint64_t now, const struct cert_addr *key, const uint8_t *value,

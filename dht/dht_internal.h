@@ -57,6 +57,7 @@ struct creq {
 	unsigned tries;
 	uint64_t next_at; /* retry, or give up after the last try */
 	bool internal;    /* a refresh: nobody waits */
+	struct own *keep; /* create with refresh: kept alive once it succeeds */
 };
 
 /* A request a primary is deciding with its replicas (create, get). */

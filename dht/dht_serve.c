@@ -460,14 +460,17 @@ void dht_serve_req(struct dht *d, const struct ovl_route_info *info, struct wire
 		          "record does not match the request", NULL, 0);
 		return;
 	}
+	/* A client's record is verified before anything is answered or
+	 * reserved, even one that would change nothing here: a forgery is told
+	 * it is refused, never "ok". */
+	if (dht_record_verify(d->crypto, (time_t)dht_wall(d), d->cfg.ttl_max, &rec, NULL, why,
+	                      sizeof(why)) < 0) {
+		d->st.verify_failed++;
+		LOG_RL(LOG_LVL_INFO, "%s refused: %s", dht_op_name(op), why);
+		dht_reply(d, &info->src, rid, DHT_REFUSED, info->hops, why, NULL, 0);
+		return;
+	}
 	if (op == DHT_OP_CREATE) {
-		/* Verified before anything is reserved for it. */
-		if (dht_record_verify(d->crypto, (time_t)dht_wall(d), d->cfg.ttl_max, &rec, NULL,
-		                      why, sizeof(why)) < 0) {
-			d->st.verify_failed++;
-			dht_reply(d, &info->src, rid, DHT_REFUSED, info->hops, why, NULL, 0);
-			return;
-		}
 		serve_create(d, info, rid, &rec);
 		return;
 	}
