@@ -41,7 +41,8 @@ _Static_assert(1 + 4 + 1 + 1 + 1 + ERRSTR_MAX + 1 + DHT_PER_KEY_MAX * DHT_RECORD
 #define RESV_MAX    64   /* create reservations held */
 #define OWN_MAX     1024 /* values we keep re-putting */
 #define OFFERS_MAX  64   /* digest offers awaiting an answer */
-#define RATE_SLOTS  256  /* per-origin token buckets */
+#define RATE_SLOTS  256  /* per-origin token buckets ... */
+#define RATE_WAYS   4    /* ... in sets of this many */
 #define LOOP_MAX    64   /* messages to ourselves waiting for the next tick */
 #define PEER_RATE_X 20   /* replica traffic may be this many times the request rate */
 

@@ -20,26 +20,42 @@
 
 /* ---- rate limits ---------------------------------------------------------------- */
 
-/* One bucket per origin (direct-mapped: a collision just restarts a bucket).
- * A request costs PEER_RATE_X tokens, a replica message one. */
+/* One token bucket per origin in a set-associative table (RATE_WAYS per
+ * set). A request costs PEER_RATE_X tokens, a replica message one. A new
+ * origin takes the way with the most tokens: a full bucket holds no state,
+ * so nothing is lost; if every way is still limiting someone, the newcomer
+ * starts with what the evicted origin had left, so evicting is never a way
+ * around the limit. */
 static bool rate_ok(struct dht *d, const struct cert_addr *who, uint32_t cost)
 {
 	uint32_t h = ((uint32_t)who->b[0] << 8 | who->b[1]) ^ who->b[19];
-	struct bucket *b = &d->rate[h % RATE_SLOTS];
+	struct bucket *set = &d->rate[(h % (RATE_SLOTS / RATE_WAYS)) * RATE_WAYS], *b = NULL;
 	uint64_t cap = (uint64_t)d->cfg.rate_burst * PEER_RATE_X * 1000;
-	uint64_t tokens;
 
 	if (dht_is_self(d, who))
 		return true;
+	for (int i = 0; i < RATE_WAYS; i++) {
+		struct bucket *x = &set[i];
+		uint64_t t;
+
+		if (!x->used) {
+			x->tokens = (uint32_t)cap;
+			x->at = d->now;
+		}
+		t = x->tokens + (d->now - x->at) * d->cfg.rate_per_s * PEER_RATE_X;
+		x->tokens = (uint32_t)(t > cap ? cap : t);
+		x->at = d->now;
+		if (x->used && ovl_addr_eq(&x->who, who)) {
+			b = x;
+			break;
+		}
+		if (!b || !x->used || (b->used && x->tokens > b->tokens))
+			b = x;
+	}
 	if (!b->used || !ovl_addr_eq(&b->who, who)) {
 		b->used = true;
-		b->who = *who;
-		b->tokens = (uint32_t)cap;
-		b->at = d->now;
+		b->who = *who; /* tokens: the victim's (full, unless all ways were busy) */
 	}
-	tokens = b->tokens + (d->now - b->at) * d->cfg.rate_per_s * PEER_RATE_X;
-	b->tokens = (uint32_t)(tokens > cap ? cap : tokens);
-	b->at = d->now;
 	if (b->tokens < cost * 1000) {
 		d->st.rate_limited++;
 		return false;
