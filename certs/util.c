@@ -102,17 +102,6 @@ void cert_addr_hex(const struct cert_addr *a, char out[CERT_ADDR_HEX_LEN + 1])
 	out[CERT_ADDR_HEX_LEN] = '\0';
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int cert_addr_from_hex(const char *hex, struct cert_addr *out)
 {
 	struct cert_addr a;
@@ -120,7 +109,8 @@ int cert_addr_from_hex(const char *hex, struct cert_addr *out)
 	if (!hex || strlen(hex) != CERT_ADDR_HEX_LEN)
 		return -EINVAL;
 	for (size_t i = 0; i < CERT_ADDR_LEN; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+		int hi = OPENSSL_hexchar2int((unsigned char)hex[2 * i]),
+		    lo = OPENSSL_hexchar2int((unsigned char)hex[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return -EINVAL;

@@ -10,6 +10,8 @@
 
 #include <jansson.h>
 
+#include <openssl/crypto.h>
+
 #include "control.h"
 #include "log.h"
 #include "runtime.h"
@@ -150,17 +152,6 @@ static bool get_key(struct dht_control *dc, struct ctl_req *req, struct cert_add
 	return true;
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Exactly one of "value" (a string) and "value_hex", at most DHT_VALUE_MAX
  * bytes, into out. */
 static bool get_value(struct ctl_req *req, uint8_t *out, size_t *len)
@@ -204,7 +195,8 @@ static bool get_value(struct ctl_req *req, uint8_t *out, size_t *len)
 		return false;
 	}
 	for (size_t i = 0; i < n; i += 2) {
-		int hi = hex_digit(s[i]), lo = hex_digit(s[i + 1]);
+		int hi = OPENSSL_hexchar2int((unsigned char)s[i]),
+		    lo = OPENSSL_hexchar2int((unsigned char)s[i + 1]);
 
 		if (hi < 0 || lo < 0) {
 			ctl_req_fail(req, "\"value_hex\" has a non-hex character at offset %zu",

@@ -66,12 +66,11 @@ int ovl_crypto_update_crl(struct ovl_crypto *c, const char *crl_pem, size_t len)
  * A member signs with its node key; anyone verifies with the signer's
  * certificate, which travels with the statement. The sim stand-in uses its
  * identity blob as "certificate" and a hash as "signature" (no security). */
-#define OVL_SIG_LEN      64
+#define OVL_SIG_LEN       64
 #define OVL_CERT_WIRE_MAX 1024 /* largest certificate blob accepted */
 
 /* Signs msg with our node key (Ed25519). 0, -EIO. */
-int ovl_crypto_sign(struct ovl_crypto *c, const uint8_t *msg, size_t len,
-                    uint8_t sig[OVL_SIG_LEN]);
+int ovl_crypto_sign(struct ovl_crypto *c, const uint8_t *msg, size_t len, uint8_t sig[OVL_SIG_LEN]);
 /* Our certificate as it travels (DER; sim: identity blob). Borrowed. */
 const uint8_t *ovl_crypto_cert(const struct ovl_crypto *c, size_t *len);
 /*
