@@ -280,6 +280,7 @@ static struct dht_control *dht_setup(struct control *ctl)
 	memset(id.addr.b, 0x5a, CERT_ADDR_LEN);
 	if (ovl_crypto_sim_new(&id, &dht_crypto) < 0)
 		die("sim crypto", NULL);
+	memset(&cfg, 0, sizeof(cfg)); /* the default keeps bootstrap and local as they are */
 	ovl_node_config_default(&cfg);
 	cfg.crypto = dht_crypto;
 	cfg.links.crypto = dht_crypto;
