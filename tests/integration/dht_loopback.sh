@@ -295,29 +295,11 @@ wait_counts() {
 
 section "a CA and $N bundles; bootstrap = the first 3 nodes"
 pick_ports $N
-boot=()
-for i in 1 2 3; do
-	boot+=(--bootstrap "127.0.0.1:$((BASE + i))")
-done
 expect 0 "ca" "$G" ca --namespace $NS --network 10.86.0.0/16 --out ca
-names=()
-for i in $(seq 1 $N); do
-	name=$(printf 'node%02d' "$i")
-	names+=("$name")
-	run "$G" issue --ca ca --name "$name" "${boot[@]}" --out "$name.json"
-	[ "$RC" = 0 ] || { show_out; fail "issue $name"; }
-done
-pass "$N bundles, UDP ports $((BASE + 1))-$((BASE + N))"
+issue_bundles node%02d $N "127.0.0.1" 3
 
 section "start $N nodes; the ring forms"
-for i in 1 2 3; do
-	start_node "${names[i - 1]}" "${names[i - 1]}.json" $((BASE + i))
-done
-wait_started "${names[@]:0:3}"
-for i in $(seq 4 $N); do
-	start_node "${names[i - 1]}" "${names[i - 1]}.json" $((BASE + i))
-done
-t_last=$(now_ms)
+start_ring $N
 wait_ring $FORM_MS "$t_last" "${names[@]}"
 wait_started "${names[@]}"
 pass "ring of $N consistent ${RING_MS} ms after the last start"

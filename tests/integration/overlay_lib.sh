@@ -103,6 +103,39 @@ EOF
 	) || fail "no free range of $1 UDP ports found"
 }
 
+# issue_bundles FMT N HOST NBOOT: N bundles from ca/ named printf FMT 1..N,
+# each listing the first NBOOT nodes (HOST:BASE+i) as bootstrap; fills names[].
+issue_bundles() {
+	local fmt=$1 n=$2 host=$3 nboot=$4 i name boot=()
+	for i in $(seq 1 "$nboot"); do
+		boot+=(--bootstrap "$host:$((BASE + i))")
+	done
+	names=()
+	for i in $(seq 1 "$n"); do
+		# shellcheck disable=SC2059 # the format is the caller's
+		name=$(printf "$fmt" "$i")
+		names+=("$name")
+		run "$G" issue --ca ca --name "$name" "${boot[@]}" --out "$name.json"
+		[ "$RC" = 0 ] || { show_out; fail "issue $name"; }
+	done
+	pass "$n bundles, UDP ports $((BASE + 1))-$((BASE + n)) on $host"
+}
+
+# start_ring N: starts names[0..N) on 127.0.0.1:BASE+1.., the first three
+# (the bootstrap nodes) before the rest; t_last is when the last started.
+start_ring() {
+	local i
+	for i in 1 2 3; do
+		start_node "${names[i - 1]}" "${names[i - 1]}.json" $((BASE + i))
+	done
+	wait_started "${names[@]:0:3}"
+	for i in $(seq 4 "$1"); do
+		start_node "${names[i - 1]}" "${names[i - 1]}.json" $((BASE + i))
+	done
+	# shellcheck disable=SC2034 # read by the scripts that source this
+	t_last=$(now_ms)
+}
+
 # start_node NAME BUNDLE PORT [ARGS...]: starts a node in the background;
 # its stdout goes to NAME.out, its log to NAME.log, its socket is NAME.sock.
 start_node() {

@@ -61,18 +61,7 @@ EOF
 
 section "a CA; $N bundles bootstrapping to [::1] (the first 2 nodes)"
 expect 0 "ca" "$G" ca --namespace ring6 --network 10.89.0.0/16 --out ca
-boot=()
-for i in 1 2; do
-	boot+=(--bootstrap "[::1]:$((BASE + i))")
-done
-names=()
-for i in $(seq 1 $N); do
-	name=$(printf 'six%02d' "$i")
-	names+=("$name")
-	run "$G" issue --ca ca --name "$name" "${boot[@]}" --out "$name.json"
-	[ "$RC" = 0 ] || { show_out; fail "issue $name"; }
-done
-pass "$N bundles, UDP ports $((BASE + 1))-$((BASE + N)) on ::1"
+issue_bundles six%02d $N "[::1]" 2
 
 section "$N nodes on [::1] form a ring over IPv6"
 for i in $(seq 1 $N); do
