@@ -375,8 +375,7 @@ static void req_finish(struct dht *d, size_t i, struct dht_result *res)
 }
 
 static int req_start(struct dht *d, uint64_t now, enum dht_op op, const struct cert_addr *key,
-                     uint8_t *rec, size_t rec_len, bool internal, dht_done_fn done, void *ctx,
-                     uint32_t *rid)
+                     uint8_t *rec, size_t rec_len, dht_done_fn done, void *ctx, uint32_t *rid)
 {
 	struct creq *q;
 
@@ -397,7 +396,6 @@ static int req_start(struct dht *d, uint64_t now, enum dht_op op, const struct c
 	q->key = *key;
 	q->rec = rec;
 	q->rec_len = rec_len;
-	q->internal = internal;
 	q->done = done;
 	q->ctx = ctx;
 	d->req[d->n_req++] = q;
@@ -487,7 +485,7 @@ static int write_value(struct dht *d, uint64_t now, enum dht_op op, const struct
 		 * no longer ours to keep alive (a create's, once it succeeds). */
 		*old = d->own[--d->n_own];
 	}
-	rc = req_start(d, now, op, key, rec, rec_len, false, done, ctx, &id);
+	rc = req_start(d, now, op, key, rec, rec_len, done, ctx, &id);
 	if (rc < 0) {
 		free(keep);
 		return rc;
@@ -518,7 +516,7 @@ int dht_create(struct dht *d, uint64_t now, const struct cert_addr *key, const u
 int dht_get(struct dht *d, uint64_t now, const struct cert_addr *key, dht_done_fn done, void *ctx,
             uint32_t *req)
 {
-	return req_start(d, now, DHT_OP_GET, key, NULL, 0, false, done, ctx, req);
+	return req_start(d, now, DHT_OP_GET, key, NULL, 0, done, ctx, req);
 }
 
 int dht_remove(struct dht *d, uint64_t now, const struct cert_addr *key, dht_done_fn done,
@@ -541,7 +539,7 @@ int dht_remove(struct dht *d, uint64_t now, const struct cert_addr *key, dht_don
 		return rc;
 	if (o)
 		*o = d->own[--d->n_own];
-	return req_start(d, now, DHT_OP_REMOVE, key, rec, rec_len, false, done, ctx, req);
+	return req_start(d, now, DHT_OP_REMOVE, key, rec, rec_len, done, ctx, req);
 }
 
 int dht_put_raw(struct dht *d, uint64_t now, const uint8_t *record, size_t len, dht_done_fn done,
@@ -557,7 +555,7 @@ int dht_put_raw(struct dht *d, uint64_t now, const uint8_t *record, size_t len, 
 	if (!copy)
 		return -ENOMEM;
 	memcpy(copy, record, len);
-	return req_start(d, now, DHT_OP_PUT, &rec.key, copy, len, false, done, ctx, req);
+	return req_start(d, now, DHT_OP_PUT, &rec.key, copy, len, done, ctx, req);
 }
 
 void dht_cancel(struct dht *d, uint32_t rid)
@@ -661,7 +659,7 @@ static void refresh_own(struct dht *d, struct own *o)
 	dht_due(d, o->refresh_at);
 	if (make_record(d, &o->key, o->expires, 0, o->value, o->len, &rec, &rec_len) < 0)
 		return;
-	if (req_start(d, d->now, DHT_OP_PUT, &o->key, rec, rec_len, true, NULL, NULL, NULL) < 0)
+	if (req_start(d, d->now, DHT_OP_PUT, &o->key, rec, rec_len, NULL, NULL, NULL) < 0)
 		LOG_RL(LOG_LVL_WARN, "cannot re-put a value: too many requests pending");
 }
 
@@ -715,17 +713,6 @@ static uint64_t on_tick(void *ctx, uint64_t now)
 	return d->next_due > now ? d->next_due : now + 1;
 }
 
-static void on_route_error(void *ctx, uint64_t now, uint32_t id, const struct cert_addr *dst,
-                           const char *reason)
-{
-	(void)ctx;
-	(void)now;
-	(void)id;
-	(void)dst;
-	(void)reason;
-	/* Requests are retried on their own timer; nothing to undo here. */
-}
-
 static void on_detach(void *ctx)
 {
 	struct dht *d = ctx;
@@ -754,7 +741,6 @@ int dht_new(struct ovl_node *node, const struct dht_config *cfg, const struct dh
 	struct ovl_upper up = {
 	        .proto = DHT_PROTO,
 	        .deliver = on_deliver,
-	        .route_error = on_route_error,
 	        .tick = on_tick,
 	        .detach = on_detach,
 	};

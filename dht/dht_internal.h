@@ -57,7 +57,6 @@ struct creq {
 	size_t rec_len;
 	unsigned tries;
 	uint64_t next_at; /* retry, or give up after the last try */
-	bool internal;    /* a refresh: nobody waits */
 	struct own *keep; /* create with refresh: kept alive once it succeeds */
 };
 
