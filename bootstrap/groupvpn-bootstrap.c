@@ -22,7 +22,6 @@
 #include <time.h>
 
 #include <event2/event.h>
-#include <openssl/rand.h>
 
 #include "cert.h"
 #include "control.h"
@@ -30,8 +29,6 @@
 #include "dht_control.h"
 #include "log.h"
 #include "runtime.h"
-
-#define TUNING_MAX_MS 86400000UL /* one day */
 
 static const char *prog = "groupvpn-bootstrap";
 
@@ -61,87 +58,10 @@ static void usage(FILE *f)
 	        prog, OVL_RT_DEFAULT_LISTEN, CTL_DEFAULT_DIR);
 }
 
-/* KEY=MS into the node config; false for an unknown key or a bad number. */
-static bool apply_tuning(struct ovl_node_config *c, const char *arg)
-{
-	const char *eq = strchr(arg, '=');
-	unsigned long v;
-	char *end;
-	size_t kl;
-
-	if (!eq || eq[1] < '0' || eq[1] > '9')
-		return false;
-	errno = 0;
-	v = strtoul(eq + 1, &end, 10);
-	if (errno || *end || v < 1 || v > TUNING_MAX_MS)
-		return false;
-	kl = (size_t)(eq - arg);
-#define KEY(name, field)                                                                           \
-	if (kl == strlen(name) && !strncmp(arg, name, kl)) {                                       \
-		field = (uint32_t)v;                                                               \
-		return true;                                                                       \
-	}
-	KEY("keepalive_ms", c->links.keepalive_ms)
-	KEY("dead_ms", c->links.dead_ms)
-	KEY("hs_timeout_ms", c->links.hs_timeout_ms)
-	KEY("maintain_ms", c->maintain_ms)
-	KEY("rejoin_ms", c->rejoin_ms)
-	KEY("retry_min_ms", c->retry_min_ms)
-	KEY("retry_max_ms", c->retry_max_ms)
-#undef KEY
-	return false;
-}
-
 struct app {
 	struct event_base *base;
 	struct ovl_runtime *rt;
 };
-
-static time_t dht_wall(void *ctx)
-{
-	(void)ctx;
-	return time(NULL);
-}
-
-static void dht_random(void *ctx, void *buf, size_t len)
-{
-	(void)ctx;
-	if (len > INT32_MAX || RAND_bytes(buf, (int)len) != 1) {
-		/* Predictable request ids and sequence numbers are worse than stopping. */
-		LOG(LOG_LVL_ERROR, "RAND_bytes failed: no randomness, stopping");
-		abort();
-	}
-}
-
-/* The DHT on the runtime's node (which owns it). err gets one line. */
-static int start_dht(struct ovl_runtime *rt, const struct cert_bundle *bundle, struct dht **out,
-                     char *err, size_t errlen)
-{
-	const struct dht_cb cb = {.wall = dht_wall, .random = dht_random};
-	struct dht_config cfg;
-	long long r;
-	int rc;
-
-	dht_config_default(&cfg);
-	rc = cert_bundle_setting_int(bundle, "dht_replicas", &r);
-	if (rc == 0) {
-		if (r < DHT_REPLICAS_MIN || r > DHT_REPLICAS_MAX) {
-			snprintf(err, errlen,
-			         "dht_replicas %lld is not supported: this version keeps %d..%d "
-			         "copies of each record",
-			         r, DHT_REPLICAS_MIN, DHT_REPLICAS_MAX);
-			return -EINVAL;
-		}
-		cfg.replicas = (unsigned)r;
-	} else if (rc != -ENOENT) {
-		snprintf(err, errlen, "dht_replicas: %s", strerror(-rc));
-		return rc;
-	}
-	rc = dht_new(ovl_runtime_node(rt), &cfg, &cb, out);
-	if (rc < 0)
-		snprintf(err, errlen, "DHT: %s", strerror(-rc));
-	return rc;
-}
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -206,12 +126,12 @@ int main(int argc, char **argv)
 				        "--log-level must be error, warn, info or debug");
 			break;
 		case 't':
-			if (!apply_tuning(&cfg.node, optarg))
+			if (!ovl_runtime_tuning(&cfg.node, optarg))
 				return cli_usage_error("--tuning '%s': want KEY=MS with KEY one of "
 				                       "keepalive_ms, dead_ms, hs_timeout_ms, "
 				                       "maintain_ms, rejoin_ms, retry_min_ms, "
 				                       "retry_max_ms and MS in 1..%lu",
-				                       optarg, TUNING_MAX_MS);
+				                       optarg, 86400000UL);
 			break;
 		case 'h':
 			usage(stdout);
@@ -263,19 +183,12 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	cfg.bundle = bundle;
-	{
-		/* The DHT needs a key's whole replica set among the near neighbours. */
-		long long r;
-
-		if (cert_bundle_setting_int(bundle, "dht_replicas", &r) == 0 && r > 0 &&
-		    r <= DHT_REPLICAS_MAX && cfg.node.leaf_per_side + 1 < (unsigned)r)
-			cfg.node.leaf_per_side = (unsigned)r - 1;
-	}
+	dht_runtime_prepare(bundle, &cfg.node);
 	if (ovl_runtime_new(app.base, &cfg, &app.rt, err, sizeof(err)) < 0) {
 		cli_fail("%s", err);
 		goto out;
 	}
-	if (start_dht(app.rt, bundle, &dht, err, sizeof(err)) < 0) {
+	if (dht_runtime_start(app.rt, bundle, &dht, err, sizeof(err)) < 0) {
 		cli_fail("%s: %s", bundle_path, err);
 		goto out;
 	}

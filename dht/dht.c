@@ -108,7 +108,7 @@ static bool ends_here(struct dht *d, const struct cert_addr *dst, enum ovl_route
 int dht_send(struct dht *d, const struct cert_addr *dst, enum ovl_route_mode mode,
              const uint8_t *msg, size_t len)
 {
-	uint8_t frag[OVL_ROUTE_MTU];
+	uint8_t frag[FRAG_ROUTED];
 	size_t count = (len + FRAG_DATA - 1) / FRAG_DATA;
 	uint32_t msg_id;
 	int rc = 0;

@@ -7,11 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
+#include "cert.h"
 #include "control.h"
 #include "log.h"
 #include "runtime.h"
@@ -433,4 +436,60 @@ int dht_control_register(struct dht *d, struct ovl_runtime *rt, struct control *
 void dht_control_free(struct dht_control *dc)
 {
 	free(dc);
+}
+
+/* ---- daemon set-up ------------------------------------------------------------ */
+
+static time_t dht_wall(void *ctx)
+{
+	(void)ctx;
+	return time(NULL);
+}
+
+static void dht_random(void *ctx, void *buf, size_t len)
+{
+	(void)ctx;
+	if (len > INT32_MAX || RAND_bytes(buf, (int)len) != 1) {
+		/* Predictable request ids and sequence numbers are worse than stopping. */
+		LOG(LOG_LVL_ERROR, "RAND_bytes failed: no randomness, stopping");
+		abort();
+	}
+}
+
+int dht_runtime_start(struct ovl_runtime *rt, const struct cert_bundle *bundle, struct dht **out,
+                      char *err, size_t errlen)
+{
+	const struct dht_cb cb = {.wall = dht_wall, .random = dht_random};
+	struct dht_config cfg;
+	long long r;
+	int rc;
+
+	dht_config_default(&cfg);
+	rc = cert_bundle_setting_int(bundle, "dht_replicas", &r);
+	if (rc == 0) {
+		if (r < DHT_REPLICAS_MIN || r > DHT_REPLICAS_MAX) {
+			snprintf(err, errlen,
+			         "dht_replicas %lld is not supported: this version keeps %d..%d "
+			         "copies of each record",
+			         r, DHT_REPLICAS_MIN, DHT_REPLICAS_MAX);
+			return -EINVAL;
+		}
+		cfg.replicas = (unsigned)r;
+	} else if (rc != -ENOENT) {
+		snprintf(err, errlen, "dht_replicas: %s", strerror(-rc));
+		return rc;
+	}
+	rc = dht_new(ovl_runtime_node(rt), &cfg, &cb, out);
+	if (rc < 0)
+		snprintf(err, errlen, "DHT: %s", strerror(-rc));
+	return rc;
+}
+
+void dht_runtime_prepare(const struct cert_bundle *bundle, struct ovl_node_config *node)
+{
+	long long r;
+
+	if (cert_bundle_setting_int(bundle, "dht_replicas", &r) == 0 && r > 0 &&
+	    r <= DHT_REPLICAS_MAX && node->leaf_per_side + 1 < (unsigned)r)
+		node->leaf_per_side = (unsigned)r - 1;
 }

@@ -13,6 +13,7 @@
 #ifndef GVPN_DHT_DHT_CONTROL_H
 #define GVPN_DHT_DHT_CONTROL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dht.h"
@@ -37,6 +38,19 @@ int dht_control_register(struct dht *d, struct ovl_runtime *rt, struct control *
                          struct dht_control **out);
 /* NULL is fine. */
 void dht_control_free(struct dht_control *dc);
+
+/*
+ * The daemons' DHT set-up from the bundle's settings (dht_replicas, 3..8):
+ * dht_runtime_prepare raises the node config's leaf_per_side so a key's
+ * whole replica set is among the near neighbours (call before the runtime
+ * is made); dht_runtime_start makes the engine on the runtime's node (which
+ * owns it), with RAND_bytes and time() behind it. err gets one line.
+ */
+struct cert_bundle;
+struct ovl_node_config;
+void dht_runtime_prepare(const struct cert_bundle *bundle, struct ovl_node_config *node);
+int dht_runtime_start(struct ovl_runtime *rt, const struct cert_bundle *bundle, struct dht **out,
+                      char *err, size_t errlen);
 
 /* How long a command waits for the engine before it answers "timed out":
  * the engine's attempts times attempt_ms, plus DHT_CTL_GRACE_MS. */

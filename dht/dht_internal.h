@@ -9,12 +9,14 @@
 
 /* Every routed DHT payload is one fragment of a message:
  *   u32 msg_id, u8 index, u8 count, data (all but the last exactly FRAG_DATA). */
-#define FRAG_HDR  6
-#define FRAG_DATA (OVL_ROUTE_MTU - FRAG_HDR)
-#define FRAGS_MAX 32
-#define MSG_MAX   (FRAGS_MAX * FRAG_DATA)
-#define REASM_MAX 32   /* partly received messages held at once */
-#define REASM_MS  5000 /* a partial message older than this is dropped */
+#define FRAG_HDR 6
+/* Routed DHT messages stay within a 1280-byte path (docs/links.md "Sizes"). */
+#define FRAG_ROUTED 1100
+#define FRAG_DATA   (FRAG_ROUTED - FRAG_HDR)
+#define FRAGS_MAX   32
+#define MSG_MAX     (FRAGS_MAX * FRAG_DATA)
+#define REASM_MAX   32   /* partly received messages held at once */
+#define REASM_MS    5000 /* a partial message older than this is dropped */
 
 /* Messages: the first byte. */
 enum {

@@ -311,6 +311,12 @@ static void on_up(void *ctx, struct ovl_link *l)
 	x->since = n->now;
 	x->tag = OVL_KIND_FAR;
 	ovl_link_set_user(l, x);
+	for (size_t i = 0; i < SHORTCUT_WANT_MAX; i++)
+		if (n->want_sc[i].until > n->now &&
+		    ovl_addr_eq(&n->want_sc[i].addr, &ovl_link_peer(l)->addr)) {
+			x->tag = OVL_KIND_SHORTCUT;
+			n->want_sc[i].until = 0;
+		}
 	if (n->boot_busy && ovl_ep_eq(ovl_link_endpoint(l), &n->boot_ep)) {
 		/* Our bootstrap answered: ask for our place on the ring through it. */
 		x->tag = OVL_KIND_LEAF;
@@ -362,6 +368,45 @@ static void on_failed(void *ctx, const struct ovl_endpoint *ep, const struct cer
 	}
 }
 
+/* A direct message: for the upper layer owning its protocol, from this
+ * link's authenticated peer. */
+static void handle_direct(struct ovl_node *n, struct ovl_link *l, const uint8_t *msg, size_t len)
+{
+	struct ovl_route_info info = {
+	        .src = ovl_link_peer(l)->addr,
+	        .dst = n->self.addr,
+	        .mode = OVL_ROUTE_EXACT,
+	        .direct = true,
+	};
+
+	if (len < 3 || ovl_link_state(l) != OVL_LINK_UP)
+		return;
+	info.proto = msg[1];
+	for (size_t i = 0; i < n->n_upper; i++)
+		if (n->upper[i].proto == info.proto) {
+			n->upper[i].deliver(n->upper[i].ctx, n->now, &info, msg + 2, len - 2);
+			return;
+		}
+	LOG_RL(LOG_LVL_DEBUG, "direct message for unknown protocol %u from %s", info.proto,
+	       ovl_link_peer(l)->name);
+}
+
+void nd_want_shortcut(struct ovl_node *n, uint64_t now, const struct cert_addr *a)
+{
+	size_t slot = 0;
+
+	for (size_t i = 0; i < SHORTCUT_WANT_MAX; i++) {
+		if (ovl_addr_eq(&n->want_sc[i].addr, a)) {
+			slot = i;
+			break;
+		}
+		if (n->want_sc[i].until < n->want_sc[slot].until)
+			slot = i; /* the oldest, or a free one */
+	}
+	n->want_sc[slot].addr = *a;
+	n->want_sc[slot].until = now + 2ull * n->cfg.links.hs_timeout_ms;
+}
+
 static void on_recv(void *ctx, struct ovl_link *l, const uint8_t *msg, size_t len)
 {
 	struct ovl_node *n = ctx;
@@ -383,6 +428,9 @@ static void on_recv(void *ctx, struct ovl_link *l, const uint8_t *msg, size_t le
 	case NM_LEAFSET_REP:
 	case NM_LEAVE:
 		nd_handle_neighbours(n, n->now, &r);
+		break;
+	case NM_DIRECT:
+		handle_direct(n, l, msg, len);
 		break;
 	default:
 		LOG_RL(LOG_LVL_DEBUG, "unknown node message %u from %s", msg[0],
@@ -891,7 +939,61 @@ int ovl_node_connect_to(struct ovl_node *n, uint64_t now, const struct cert_addr
 		return -EINVAL;
 	if (ovl_links_find(n->ls, dst))
 		return 0;
+	if (kind == OVL_KIND_SHORTCUT)
+		nd_want_shortcut(n, now, dst);
 	return nd_send_ctm(n, now, NULL, dst, 0, kind);
+}
+
+int ovl_node_send_direct(struct ovl_node *n, uint64_t now, const struct cert_addr *peer,
+                         uint8_t proto, const uint8_t *payload, size_t len)
+{
+	struct ovl_link *l;
+
+	n->now = now;
+	if (proto < OVL_PROTO_USER || len == 0)
+		return -EINVAL;
+	if (len > OVL_DIRECT_MTU)
+		return -EMSGSIZE;
+	l = ovl_links_find(n->ls, peer);
+	if (!l)
+		return -ENOTCONN;
+	n->buf[0] = NM_DIRECT;
+	n->buf[1] = proto;
+	memcpy(n->buf + 2, payload, len);
+	return ovl_link_send(n->ls, l, now, n->buf, len + 2);
+}
+
+static enum ovl_link_kind link_kind(const struct ovl_node *n, struct ovl_link *l)
+{
+	struct nlink *x = nl(l);
+
+	if (nd_is_near(n, &ovl_link_peer(l)->addr))
+		return OVL_KIND_NEAR;
+	if (x && (x->tag == OVL_KIND_LEAF || x->tag == OVL_KIND_SHORTCUT))
+		return x->tag;
+	return OVL_KIND_FAR;
+}
+
+bool ovl_node_linked(const struct ovl_node *n, const struct cert_addr *peer,
+                     enum ovl_link_kind *kind)
+{
+	struct ovl_link *l = ovl_links_find(n->ls, peer);
+
+	if (l && kind)
+		*kind = link_kind(n, l);
+	return l != NULL;
+}
+
+bool ovl_node_close_shortcut(struct ovl_node *n, uint64_t now, const struct cert_addr *peer,
+                             const char *reason)
+{
+	struct ovl_link *l = ovl_links_find(n->ls, peer);
+
+	n->now = now;
+	if (!l || link_kind(n, l) != OVL_KIND_SHORTCUT)
+		return false;
+	ovl_link_close(n->ls, l, now, reason);
+	return true;
 }
 
 /* ---- status ----------------------------------------------------------------- */
@@ -917,19 +1019,13 @@ size_t ovl_node_links(const struct ovl_node *n, struct ovl_node_link *out, size_
 
 	for (size_t i = 0; i < cnt && i < max; i++) {
 		struct ovl_link *l = ovl_links_at(n->ls, i);
-		struct nlink *x = nl(l);
 		struct ovl_node_link *o = &out[i];
 
 		o->addr = ovl_link_peer(l)->addr;
 		memcpy(o->name, ovl_link_peer(l)->name, sizeof(o->name));
 		o->endpoint = *ovl_link_endpoint(l);
 		o->rtt_ms = ovl_link_rtt_ms(l);
-		if (nd_is_near(n, &o->addr))
-			o->kind = OVL_KIND_NEAR;
-		else if (x && (x->tag == OVL_KIND_LEAF || x->tag == OVL_KIND_SHORTCUT))
-			o->kind = x->tag;
-		else
-			o->kind = OVL_KIND_FAR;
+		o->kind = link_kind(n, l);
 	}
 	return cnt;
 }

@@ -23,7 +23,8 @@
 #define OVL_BOOTSTRAP_MAX  64
 #define OVL_CANDIDATES_MAX 8
 #define OVL_HOPS_MAX       64   /* hop limit of every routed message */
-#define OVL_ROUTE_MTU      1100 /* payload of a routed message */
+#define OVL_ROUTE_MTU      1368 /* payload of a routed message: OVL_LINK_MTU - 51 */
+#define OVL_DIRECT_MTU     1417 /* payload of a direct message: OVL_LINK_MTU - 2 */
 
 /* Protocol numbers of routed payloads: < 16 are the overlay's own. */
 #define OVL_PROTO_USER 16
@@ -59,6 +60,10 @@ struct ovl_route_info {
 	uint8_t proto;
 	uint8_t hops;
 	uint32_t id;
+	/* Came as a direct message (ovl_node_send_direct) over our link to src:
+	 * src is then the link's authenticated peer. Routed messages' src is
+	 * what the originator wrote, and any member can write anything. */
+	bool direct;
 };
 
 struct ovl_node_cb {
@@ -126,6 +131,22 @@ int ovl_node_trace(struct ovl_node *n, uint64_t now, const struct cert_addr *dst
  * shortcuts; the link gets kind `kind`. */
 int ovl_node_connect_to(struct ovl_node *n, uint64_t now, const struct cert_addr *dst,
                         enum ovl_link_kind kind);
+
+/*
+ * Sends payload (1..OVL_DIRECT_MTU bytes) to peer over our link to it, as
+ * one link message without a routing header; it arrives at the upper layer
+ * owning proto (>= OVL_PROTO_USER) with info.direct set. 0, -EINVAL,
+ * -EMSGSIZE, -ENOTCONN (no link to peer).
+ */
+int ovl_node_send_direct(struct ovl_node *n, uint64_t now, const struct cert_addr *peer,
+                         uint8_t proto, const uint8_t *payload, size_t len);
+/* Is there a link up to peer? Its kind (as in status) in *kind (may be NULL). */
+bool ovl_node_linked(const struct ovl_node *n, const struct cert_addr *peer,
+                     enum ovl_link_kind *kind);
+/* Closes our link to peer if it is a shortcut (and not also a ring
+ * neighbour); true if it closed one. For idle shortcuts. */
+bool ovl_node_close_shortcut(struct ovl_node *n, uint64_t now, const struct cert_addr *peer,
+                             const char *reason);
 
 /* ---- upper layers ---------------------------------------------------------- */
 

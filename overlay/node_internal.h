@@ -12,7 +12,8 @@ enum {
 	NM_LEAFSET = 2, /* my near neighbours: link to those that fit your leaf set */
 	NM_LEAVE = 3,   /* I am leaving; here are my near neighbours */
 	NM_LEAFSET_REP =
-	        4, /* answer to a LEAFSET from a node we do not count as near; never answered */
+	        4,     /* answer to a LEAFSET from a node we do not count as near; never answered */
+	NM_DIRECT = 5, /* u8 proto, payload: an upper layer's message to this very peer */
 };
 
 /* Routed protocols below OVL_PROTO_USER. */
@@ -28,8 +29,12 @@ enum { RF_NEAREST = 1, RF_TRACE = 2, RF_NOT_SRC = 4 };
 enum { RERR_NO_ROUTE = 1, RERR_HOP_LIMIT = 2, RERR_NO_NODE = 3 };
 
 #define ROUTE_HDR (1 + 1 + 1 + 1 + 20 + 20 + 4 + 1)
-#define NEIGH_MAX 16        /* entries in a LEAFSET / LEAVE / CTM reply */
-#define CLASSES   (2 * 160) /* distance classes: 160 clockwise, 160 counter-clockwise */
+_Static_assert(ROUTE_HDR + 2 + OVL_ROUTE_MTU <= OVL_LINK_MTU,
+               "a routed message fits a link message");
+_Static_assert(2 + OVL_DIRECT_MTU <= OVL_LINK_MTU, "a direct message fits a link message");
+#define SHORTCUT_WANT_MAX 16        /* shortcut requests remembered until their link comes up */
+#define NEIGH_MAX         16        /* entries in a LEAFSET / LEAVE / CTM reply */
+#define CLASSES           (2 * 160) /* distance classes: 160 clockwise, 160 counter-clockwise */
 
 /* What the node keeps per link (ovl_link_user). */
 struct nlink {
@@ -68,6 +73,12 @@ struct ovl_node {
 	uint64_t links_gen; /* bumped by every link up or down */
 	struct near_cache *near;
 	uint64_t now; /* of the call in progress, for callbacks that have none */
+	/* Peers we asked for a shortcut, or that asked us: their link, once up,
+	 * is a shortcut (kept out of trimming, closed by its user when idle). */
+	struct {
+		struct cert_addr addr;
+		uint64_t until;
+	} want_sc[SHORTCUT_WANT_MAX];
 	struct ovl_upper upper[OVL_UPPER_MAX];
 	size_t n_upper;
 	uint8_t buf[OVL_LINK_MTU];
@@ -86,6 +97,8 @@ int nd_send_ctm(struct ovl_node *n, uint64_t now, struct ovl_link *via, const st
                 uint8_t flags, enum ovl_link_kind kind);
 
 /* node.c */
+/* Remembers that a link to a, if it comes up soon, is a shortcut. */
+void nd_want_shortcut(struct ovl_node *n, uint64_t now, const struct cert_addr *a);
 size_t nd_candidates(const struct ovl_node *n, struct ovl_endpoint *out, size_t max);
 /* The near set: up to cfg.leaf_per_side peers on each side, sorted nearest first. */
 size_t nd_near(const struct ovl_node *n, struct ovl_link **out, size_t max);

@@ -195,6 +195,8 @@ static void handle_ctm(struct ovl_node *n, uint64_t now, const struct cert_addr 
 		ovl_ep_get(r, &cand[i]);
 	if (!wire_done(r) || ovl_addr_eq(src, &n->self.addr))
 		return;
+	if (kind == OVL_KIND_SHORTCUT)
+		nd_want_shortcut(n, now, src);
 	/* Both sides connect at once: through NATs this is hole punching. */
 	for (uint8_t i = 0; i < nc; i++)
 		nd_connect(n, now, &cand[i], src);

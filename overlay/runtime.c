@@ -52,6 +52,8 @@ struct ovl_runtime {
 	/* A trace being started: its answer may come before ovl_node_trace
 	 * returns its id (a trace to ourselves). */
 	struct ctl_req *tracing;
+	ovl_runtime_status_fn status_fn;
+	void *status_ctx;
 	/* receive batch */
 	struct mmsghdr msgs[OVL_RT_BATCH];
 	struct iovec iov[OVL_RT_BATCH];
@@ -729,9 +731,47 @@ static void cmd_status(void *ctx, struct ctl_req *req)
 		json_decref(jeps);
 		json_decref(jlinks);
 	}
+	if (res && rt->status_fn)
+		rt->status_fn(rt->status_ctx, res);
 out:
 	free(links);
 	ctl_req_reply(req, res); /* NULL: answers "out of memory" */
+}
+
+void ovl_runtime_set_status_hook(struct ovl_runtime *rt, ovl_runtime_status_fn fn, void *ctx)
+{
+	rt->status_fn = fn;
+	rt->status_ctx = ctx;
+}
+
+bool ovl_runtime_tuning(struct ovl_node_config *c, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	unsigned long v;
+	char *end;
+	size_t kl;
+
+	if (!eq || eq[1] < '0' || eq[1] > '9')
+		return false;
+	errno = 0;
+	v = strtoul(eq + 1, &end, 10);
+	if (errno || *end || v < 1 || v > 86400000UL)
+		return false;
+	kl = (size_t)(eq - arg);
+#define KEY(name, field)                                                                           \
+	if (kl == strlen(name) && !strncmp(arg, name, kl)) {                                       \
+		field = (uint32_t)v;                                                               \
+		return true;                                                                       \
+	}
+	KEY("keepalive_ms", c->links.keepalive_ms)
+	KEY("dead_ms", c->links.dead_ms)
+	KEY("hs_timeout_ms", c->links.hs_timeout_ms)
+	KEY("maintain_ms", c->maintain_ms)
+	KEY("rejoin_ms", c->rejoin_ms)
+	KEY("retry_min_ms", c->retry_min_ms)
+	KEY("retry_max_ms", c->retry_max_ms)
+#undef KEY
+	return false;
 }
 
 static void trace_cancel(void *ctx, struct ctl_req *req)

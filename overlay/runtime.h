@@ -14,6 +14,7 @@
 #ifndef GVPN_OVERLAY_RUNTIME_H
 #define GVPN_OVERLAY_RUNTIME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -69,6 +70,17 @@ void ovl_runtime_free(struct ovl_runtime *rt);
 /* Registers "status" and "trace" on ctl. The runtime must outlive ctl's
  * requests: free ctl first, or let ovl_runtime_free cancel them. */
 int ovl_runtime_register_commands(struct ovl_runtime *rt, struct control *ctl);
+
+/* Adds an upper layer's fields to the "status" answer: fn gets the status
+ * object (address, links, ...) just before it goes out and may add to it. */
+struct json_t;
+typedef void (*ovl_runtime_status_fn)(void *ctx, struct json_t *status);
+void ovl_runtime_set_status_hook(struct ovl_runtime *rt, ovl_runtime_status_fn fn, void *ctx);
+
+/* "KEY=MS" for the daemons' --tuning: keepalive_ms, dead_ms, hs_timeout_ms
+ * (links); maintain_ms, rejoin_ms, retry_min_ms, retry_max_ms (ring); MS in
+ * 1..86400000. false for an unknown key or a bad number (cfg unchanged). */
+bool ovl_runtime_tuning(struct ovl_node_config *cfg, const char *arg);
 
 struct ovl_node *ovl_runtime_node(struct ovl_runtime *rt); /* borrowed */
 /* The bound socket address (the real port when 0 was asked for); [::]:port
