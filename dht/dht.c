@@ -633,6 +633,8 @@ void dht_handle_rep(struct dht *d, const struct ovl_route_info *info, struct wir
 		        .ttl = (uint32_t)(rec.expires - wall),
 		};
 		snprintf(vals[j].writer_name, sizeof(vals[j].writer_name), "%s", who.name);
+		snprintf(vals[j].writer_ip, sizeof(vals[j].writer_ip), "%s",
+		         who.has_ip ? who.ip : "");
 	}
 	if (q->op == DHT_OP_GET && status == DHT_OK) {
 		/* Tombstones hide the writer's older values; drop them last. */

@@ -73,6 +73,8 @@ const char *dht_status_name(enum dht_status s);
 struct dht_value {
 	struct cert_addr writer;
 	char writer_name[CERT_NAME_MAX + 1];
+	/* The fixed virtual IP the writer's certificate names ("" if none). */
+	char writer_ip[CERT_IP_STR_MAX];
 	const uint8_t *value; /* borrowed for the callback's duration */
 	uint16_t len;
 	uint32_t ttl; /* seconds left */

@@ -26,6 +26,11 @@ int ovl_crypto_update_crl(struct ovl_crypto *c, const char *crl_pem, size_t len)
 	return c->ops->update_crl(c, crl_pem, len);
 }
 
+bool ovl_crypto_revoked(struct ovl_crypto *c, const char *serial)
+{
+	return c->ops->revoked && c->ops->revoked(c, serial);
+}
+
 int ovl_crypto_sign(struct ovl_crypto *c, const uint8_t *msg, size_t len, uint8_t sig[OVL_SIG_LEN])
 {
 	return c->ops->sign(c, msg, len, sig);

@@ -61,6 +61,9 @@ const struct cert_info *ovl_crypto_self(const struct ovl_crypto *c);
  * by the group CA (cert_trust_update_crl). 0, -EALREADY, -EINVAL.
  */
 int ovl_crypto_update_crl(struct ovl_crypto *c, const char *crl_pem, size_t len);
+/* Does the current CRL list this certificate serial (cert_info.serial)?
+ * For dropping links and sessions of members revoked after they came up. */
+bool ovl_crypto_revoked(struct ovl_crypto *c, const char *serial);
 
 /* ---- signed statements (DHT records) ------------------------------------------
  * A member signs with its node key; anyone verifies with the signer's

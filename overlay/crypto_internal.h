@@ -11,6 +11,7 @@ struct ovl_crypto_ops {
 	enum ovl_hs_status (*hs_input)(struct ovl_hs *h, time_t now, const uint8_t *in, size_t len);
 	int (*hs_result)(struct ovl_hs *h, struct ovl_hs_result *out);
 	int (*update_crl)(struct ovl_crypto *c, const char *pem, size_t len);
+	bool (*revoked)(struct ovl_crypto *c, const char *serial); /* optional */
 	int (*sign)(struct ovl_crypto *c, const uint8_t *msg, size_t len, uint8_t sig[OVL_SIG_LEN]);
 	const uint8_t *(*cert)(const struct ovl_crypto *c, size_t *len);
 	/* Called with 0 < cert_len <= OVL_CERT_WIRE_MAX and a non-NULL signer. */

@@ -382,6 +382,14 @@ static int tls_update_crl(struct ovl_crypto *cbase, const char *pem, size_t len)
 	return rc;
 }
 
+static bool tls_revoked(struct ovl_crypto *cbase, const char *serial)
+{
+	struct tls_crypto *c = (struct tls_crypto *)cbase;
+	const struct cert_crl *crl = cert_trust_crl(c->trust);
+
+	return crl && cert_crl_is_revoked(crl, serial);
+}
+
 static void tls_free(struct ovl_crypto *cbase)
 {
 	struct tls_crypto *c = (struct tls_crypto *)cbase;
@@ -400,6 +408,7 @@ static const struct ovl_crypto_ops tls_ops = {
         .hs_input = tls_hs_input,
         .hs_result = tls_hs_result,
         .update_crl = tls_update_crl,
+        .revoked = tls_revoked,
         .sign = tls_sign,
         .cert = tls_cert,
         .verify = tls_verify,

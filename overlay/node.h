@@ -166,10 +166,15 @@ struct ovl_upper {
 	/* Runs what is due; returns the upper's next deadline (UINT64_MAX: none). */
 	uint64_t (*tick)(void *ctx, uint64_t now);
 	void (*detach)(void *ctx); /* the node is being freed; optional */
+	/* The CRL changed (ovl_node_crl_updated): drop what revoked members hold. Optional. */
+	void (*crl_updated)(void *ctx, uint64_t now);
 };
 #define OVL_UPPER_MAX 4
 /* *up is copied. 0, -EINVAL, -EEXIST (proto taken), -ENOSPC. */
 int ovl_node_attach(struct ovl_node *n, const struct ovl_upper *up);
+/* After ovl_crypto_update_crl took a newer CRL: closes the links of members
+ * it revokes and tells the upper layers. Returns how many links closed. */
+size_t ovl_node_crl_updated(struct ovl_node *n, uint64_t now);
 /* The crypto the node was made with (signing for upper layers). Borrowed. */
 struct ovl_crypto *ovl_node_crypto(struct ovl_node *n);
 /* Near neighbours kept on each side (the config's leaf_per_side). */

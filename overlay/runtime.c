@@ -311,6 +311,21 @@ static bool is_any(const struct ovl_endpoint *ep)
 	       !memcmp(ep->addr, zero, ep->family == 4 ? 4 : 16);
 }
 
+/* Tunnelled traffic comes in bursts faster than one wake-up drains the
+ * default buffer (~200 KiB), and every datagram lost there is a TCP
+ * retransmission inside the tunnel. The FORCE variants pass the system's
+ * rmem_max/wmem_max when we have CAP_NET_ADMIN; else we get what the limit
+ * allows. Best effort: a small buffer costs throughput, not correctness. */
+static void set_buffers(int fd)
+{
+	int sz = OVL_RT_SOCKBUF;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+}
+
 /* One UDP socket bound to ep; an IPv6 one dual stack if dual, else v6only.
  * 0 or -errno. */
 static int bind_one(struct ovl_runtime *rt, const struct ovl_endpoint *ep, bool dual)
@@ -331,6 +346,7 @@ static int bind_one(struct ovl_runtime *rt, const struct ovl_endpoint *ep, bool 
 		close(fd);
 		return -e;
 	}
+	set_buffers(fd);
 	rt->fd = fd;
 	rt->af = af;
 	rt->v6only = af == AF_INET6 && !dual;
@@ -738,6 +754,34 @@ out:
 	ctl_req_reply(req, res); /* NULL: answers "out of memory" */
 }
 
+/* {"cmd": "crl_update", "crl": "<PEM>"}: a newer CRL signed by the group CA
+ * replaces ours; links (and upper layers' sessions) of revoked members close. */
+static void cmd_crl_update(void *ctx, struct ctl_req *req)
+{
+	struct ovl_runtime *rt = ctx;
+	const char *pem;
+	size_t closed;
+	int rc;
+
+	if (!ctl_req_only_keys(req, "crl", NULL) || !ctl_req_get_string(req, "crl", &pem))
+		return;
+	rc = ovl_crypto_update_crl(rt->crypto, pem, strlen(pem));
+	if (rc == -EALREADY) {
+		ctl_req_fail(req, "this CRL is not newer than the one in use");
+		return;
+	}
+	if (rc < 0) {
+		ctl_req_fail(req,
+		             "not a CRL of this group (bad PEM, or not signed by the group CA)");
+		return;
+	}
+	closed = ovl_node_crl_updated(rt->node, ovl_runtime_now());
+	LOG(LOG_LVL_INFO, "CRL updated: %zu link(s) to revoked members closed", closed);
+	ovl_runtime_kick(rt);
+	ctl_req_reply(req,
+	              json_pack("{s:s,s:I}", "status", "ok", "closed_links", (json_int_t)closed));
+}
+
 void ovl_runtime_set_status_hook(struct ovl_runtime *rt, ovl_runtime_status_fn fn, void *ctx)
 {
 	rt->status_fn = fn;
@@ -835,5 +879,7 @@ int ovl_runtime_register_commands(struct ovl_runtime *rt, struct control *ctl)
 {
 	int rc = control_register(ctl, "status", cmd_status, rt);
 
-	return rc < 0 ? rc : control_register(ctl, "trace", cmd_trace, rt);
+	if (rc == 0)
+		rc = control_register(ctl, "trace", cmd_trace, rt);
+	return rc < 0 ? rc : control_register(ctl, "crl_update", cmd_crl_update, rt);
 }

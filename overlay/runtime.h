@@ -27,6 +27,7 @@
 #define OVL_RT_BATCHES        8    /* recvmmsg calls per wake-up, then timers get a turn */
 #define OVL_RT_TRACE_MS       5000 /* a trace with no answer by then fails */
 #define OVL_RT_ERR_MAX        256
+#define OVL_RT_SOCKBUF        (4 << 20) /* socket send and receive buffers, bytes */
 
 struct event_base;
 struct control;

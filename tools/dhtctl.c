@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -83,6 +84,13 @@ static bool addr_valid(const char *s)
 	return true;
 }
 
+static bool ipv4_valid(const char *s)
+{
+	struct in_addr a;
+
+	return inet_pton(AF_INET, s, &a) == 1;
+}
+
 /* ---- status ----------------------------------------------------------------------- */
 
 static json_t *build_status(int argc, char **argv, const struct opts *o)
@@ -108,6 +116,14 @@ static void print_status(const json_t *a, const struct opts *o)
 	printf("name       %s\n", str(a, "name"));
 	printf("namespace  %s\n", str(a, "namespace"));
 	printf("state      %s\n", str(a, "state"));
+	if (json_object_get(a, "interface")) {
+		const json_t *vip = json_object_get(a, "virtual_ip");
+
+		printf("virtual_ip %s\n",
+		       json_is_string(vip) ? json_string_value(vip) : "(none yet)");
+		printf("interface  %s (mtu %lld)\n", str(a, "interface"),
+		       (long long)json_integer_value(json_object_get(a, "mtu")));
+	}
 	printf("endpoints ");
 	json_array_foreach (eps, i, v) {
 		printf(" %s", json_string_value(v) ? json_string_value(v) : "?");
@@ -115,7 +131,8 @@ static void print_status(const json_t *a, const struct opts *o)
 	printf("\nlinks      %zu\n", json_array_size(links));
 	if (json_array_size(links) == 0)
 		return;
-	printf("\n%-9s %-20s %-12s %-24s %s\n", "KIND", "NAME", "ADDRESS", "ENDPOINT", "RTT");
+	printf("\n%-9s %-20s %-12s %-24s %-16s %s\n", "KIND", "NAME", "ADDRESS", "ENDPOINT",
+	       "VIRTUAL_IP", "RTT");
 	json_array_foreach (links, i, v) {
 		json_int_t rtt = json_integer_value(json_object_get(v, "rtt_ms"));
 		char rtts[32];
@@ -124,9 +141,82 @@ static void print_status(const json_t *a, const struct opts *o)
 			snprintf(rtts, sizeof(rtts), "%lld ms", (long long)rtt);
 		else
 			snprintf(rtts, sizeof(rtts), "-");
-		printf("%-9s %-20s %-12.12s %-24s %s\n", str(v, "kind"), str(v, "name"),
-		       str(v, "address"), str(v, "endpoint"), rtts);
+		printf("%-9s %-20s %-12.12s %-24s %-16s %s\n", str(v, "kind"), str(v, "name"),
+		       str(v, "address"), str(v, "endpoint"), str(v, "virtual_ip"), rtts);
 	}
+	if (json_array_size(json_object_get(a, "peers")) == 0)
+		return;
+	printf("\n%-16s %-20s %-12s %-8s %10s %10s\n", "PEER_IP", "NAME", "ADDRESS", "PATH", "TX",
+	       "RX");
+	json_array_foreach (json_object_get(a, "peers"), i, v) {
+		printf("%-16s %-20s %-12.12s %-8s %10lld %10lld\n", str(v, "ip"), str(v, "name"),
+		       str(v, "address"), str(v, "path"),
+		       (long long)json_integer_value(json_object_get(v, "tx_packets")),
+		       (long long)json_integer_value(json_object_get(v, "rx_packets")));
+	}
+}
+
+/* ---- resolve, crl-update ------------------------------------------------------------ */
+
+static json_t *build_resolve(int argc, char **argv, const struct opts *o)
+{
+	(void)o;
+	if (argc != 1 || !ipv4_valid(argv[0])) {
+		cli_usage_error("resolve needs exactly one virtual IPv4 address (a.b.c.d)");
+		return NULL;
+	}
+	return json_pack("{s:s,s:s}", "cmd", "resolve", "ip", argv[0]);
+}
+
+static void print_resolve(const json_t *a, const struct opts *o)
+{
+	(void)o;
+	printf("%s\t%s\t%s\n", str(a, "ip"), str(a, "address"), str(a, "name"));
+}
+
+#define CRL_FILE_MAX (1 << 20)
+
+static json_t *build_crl_update(int argc, char **argv, const struct opts *o)
+{
+	char *text;
+	size_t len;
+	json_t *req;
+	FILE *f;
+
+	(void)o;
+	if (argc != 1) {
+		cli_usage_error("crl-update needs exactly one CRL file (PEM)");
+		return NULL;
+	}
+	f = fopen(argv[0], "r");
+	if (!f) {
+		cli_usage_error("crl-update: %s: %s", argv[0], strerror(errno));
+		return NULL;
+	}
+	text = malloc(CRL_FILE_MAX + 1);
+	len = text ? fread(text, 1, CRL_FILE_MAX + 1, f) : 0;
+	fclose(f);
+	if (!text || len > CRL_FILE_MAX) {
+		cli_usage_error("crl-update: %s: too large (or out of memory)", argv[0]);
+		free(text);
+		return NULL;
+	}
+	text[len] = '\0';
+	if (!strstr(text, "-----BEGIN X509 CRL-----") || strlen(text) != len) {
+		cli_usage_error("crl-update: %s is not a PEM CRL", argv[0]);
+		free(text);
+		return NULL;
+	}
+	req = json_pack("{s:s,s:s}", "cmd", "crl_update", "crl", text);
+	free(text);
+	return req;
+}
+
+static void print_crl_update(const json_t *a, const struct opts *o)
+{
+	(void)o;
+	printf("CRL updated; %lld link(s) to revoked members closed\n",
+	       (long long)json_integer_value(json_object_get(a, "closed_links")));
 }
 
 /* ---- trace ------------------------------------------------------------------------ */
@@ -135,11 +225,15 @@ static json_t *build_trace(int argc, char **argv, const struct opts *o)
 {
 	(void)o;
 	if (argc != 1) {
-		cli_usage_error("trace needs exactly one ADDRESS");
+		cli_usage_error("trace needs exactly one ADDRESS or virtual IP");
 		return NULL;
 	}
+	if (ipv4_valid(argv[0])) /* resolved first, in main */
+		return json_pack("{s:s,s:s}", "cmd", "trace", "ip", argv[0]);
 	if (!addr_valid(argv[0])) {
-		cli_usage_error("trace: '%s' is not an overlay address (40 hex digits)", argv[0]);
+		cli_usage_error("trace: '%s' is neither an overlay address (40 hex digits) nor "
+		                "a virtual IPv4 address",
+		                argv[0]);
 		return NULL;
 	}
 	return json_pack("{s:s,s:s}", "cmd", "trace", "address", argv[0]);
@@ -372,8 +466,14 @@ static void print_dht_status(const json_t *a, const struct opts *o)
 static const struct command commands[] = {
         {"status", "[--json]", "this node: address, state, endpoints, and its links", 0, 0,
          build_status, print_status},
-        {"trace", "ADDRESS [--json]", "the overlay path towards ADDRESS, hop by hop", TRACE_WAIT_MS,
-         0, build_trace, print_trace},
+        {"trace", "ADDRESS|IP [--json]",
+         "the overlay path towards ADDRESS (or the member holding virtual IP), hop by hop",
+         TRACE_WAIT_MS, 0, build_trace, print_trace},
+        {"resolve", "IP [--json]", "the member holding virtual IP: IP<TAB>ADDRESS<TAB>NAME",
+         DHT_WAIT_MS, 0, build_resolve, print_resolve},
+        {"crl-update", "FILE [--json]",
+         "give the node a newer CRL (PEM): revoked members' links and sessions close", 0, 0,
+         build_crl_update, print_crl_update},
         {"put", "KEY VALUE [--ttl SECONDS] [--hex] [--once] [--json]",
          "store VALUE under KEY (replacing ours); kept alive until removed unless --once",
          DHT_WAIT_MS, OPT_TTL | OPT_HEX | OPT_ONCE, build_put, print_nothing},
@@ -740,6 +840,27 @@ int main(int argc, char **argv)
 			                       DEFAULT_DIR);
 		}
 		path = defpath;
+	}
+	if (json_object_get(req, "ip") && !strcmp(cmd->name, "trace")) {
+		/* trace IP: the member holding it first. */
+		json_t *r =
+		        json_pack("{s:s,s:O}", "cmd", "resolve", "ip", json_object_get(req, "ip"));
+
+		rc = r ? ask(path, r, DHT_WAIT_MS, &answer)
+		       : cli_fail("out of memory"); /* steals r */
+		if (rc) {
+			json_decref(req);
+			return rc;
+		}
+		if (!json_is_string(json_object_get(answer, "address"))) {
+			rc = cli_fail("trace: %s: %s", str(req, "ip"), str(answer, "error"));
+			json_decref(answer);
+			json_decref(req);
+			return rc;
+		}
+		json_object_set(req, "address", json_object_get(answer, "address"));
+		json_object_del(req, "ip");
+		json_decref(answer);
 	}
 	rc = ask(path, req, cmd->extra_ms, &answer);
 	if (rc)
