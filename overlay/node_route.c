@@ -125,6 +125,16 @@ int nd_route(struct ovl_node *n, uint64_t now, const struct cert_addr *src,
 	size_t out_len;
 	int rc;
 
+	/* We are the nearest node we know to an exact destination that is not
+	 * us: our leaf set misses a link (a firewall or a NAT between us and a
+	 * neighbour). A message we start goes one step to the linked node
+	 * nearest to it, which may have the link; if it does not, greedy routing
+	 * brings the message back and it ends here ("no such node"). Only at
+	 * the start (hops 0), so it cannot loop. */
+	if (!l && originating && hops == 0 && !(flags & RF_NEAREST) &&
+	    !ovl_addr_eq(dst, &n->self.addr))
+		l = next_hop(n, dst, src, flags, false);
+
 	if (!l) {
 		if (!self_ok)
 			return -EHOSTUNREACH; /* nobody to ask but ourselves */
