@@ -8,7 +8,7 @@ GVPN_DEPS=(
 	clang libclang-rt-14-dev
 	libssl-dev openssl libevent-dev libjansson-dev libmicrohttpd-dev libsqlite3-dev
 	libcmocka-dev
-	iproute2 nftables iputils-ping iperf3 procps
+	iproute2 nftables iputils-ping iperf3 procps tcpdump
 )
 
 deps_missing() {
