@@ -251,7 +251,7 @@ static struct ventry *entry_new(struct vnet *v, uint32_t ip)
 	return v->mru = victim;
 }
 
-static void resolved(struct vnet *v, struct ventry *e);
+static void resolved(struct vnet *v, struct ventry *e, const char *failed);
 static void on_get(void *ctx, const struct dht_result *res);
 
 /* Starts a lookup for e (state becomes RESOLVING). false: could not. */
@@ -344,6 +344,8 @@ static bool send_msg(struct vnet *v, struct vpeer *p, const uint8_t *msg, size_t
 	return false;
 }
 
+static void peer_flush(struct vnet *v, struct vpeer *p);
+
 /* An IP packet from our TUN to member p. */
 static void send_ip(struct vnet *v, struct vpeer *p, const uint8_t *pkt, size_t len)
 {
@@ -354,7 +356,9 @@ static void send_ip(struct vnet *v, struct vpeer *p, const uint8_t *pkt, size_t 
 		p->sc_backoff = 0;
 	else
 		maybe_shortcut(v, p);
-	/* Keep order: while packets wait for the session, newer ones queue behind. */
+	/* Keep order: while packets wait for a path, newer ones queue behind. */
+	if (p->q.len)
+		peer_flush(v, p);
 	if (p->q.len == 0) {
 		v->buf[0] = VM_IP;
 		memcpy(v->buf + 1, pkt, len);
@@ -494,13 +498,20 @@ static void waiters_answer(struct vnet *v, uint32_t ip, const struct ventry *e, 
 		v->waiters[i].fn = NULL;
 		if (e && e->state == E_OK)
 			w.fn(w.ctx, ip, &e->addr, e->name, NULL);
-		else
-			w.fn(w.ctx, ip, NULL, NULL, err ? err : "nobody holds this address");
+		else if (err) {
+			char why[64];
+
+			snprintf(why, sizeof(why), "lookup failed: %s", err);
+			w.fn(w.ctx, ip, NULL, NULL, why);
+		} else {
+			w.fn(w.ctx, ip, NULL, NULL, "nobody holds this address");
+		}
 	}
 }
 
-/* e just became OK or NONE: its waiting packets go on. */
-static void resolved(struct vnet *v, struct ventry *e)
+/* e just became OK or NONE (failed: the lookup itself failed, why): its
+ * waiting packets go on. */
+static void resolved(struct vnet *v, struct ventry *e, const char *failed)
 {
 	struct vpeer *p = e->state == E_OK ? peer_get(v, &e->addr) : NULL;
 	uint32_t i;
@@ -518,6 +529,8 @@ static void resolved(struct vnet *v, struct ventry *e)
 
 			if (p && from == p)
 				deliver_in(v, p, d, s->len);
+			else if (failed)
+				v->st.queue_drops++; /* unverified: not delivered */
 			else
 				v->st.rx_spoofed++;
 		} else if (p) {
@@ -527,7 +540,7 @@ static void resolved(struct vnet *v, struct ventry *e)
 		}
 		slot_free(v, i);
 	}
-	waiters_answer(v, e->ip, e, NULL);
+	waiters_answer(v, e->ip, e, failed);
 }
 
 static void on_get(void *ctx, const struct dht_result *res)
@@ -551,7 +564,7 @@ static void on_get(void *ctx, const struct dht_result *res)
 		LOG_RL(LOG_LVL_INFO, "looking up %s: %s", s, dht_status_name(res->status));
 		e->state = E_NONE; /* resolved() answers the waiting packets with ICMP */
 		e->expires = v->now;
-		resolved(v, e);
+		resolved(v, e, dht_status_name(res->status));
 		e->state = E_FREE;
 		return;
 	}
@@ -567,7 +580,7 @@ static void on_get(void *ctx, const struct dht_result *res)
 		e->state = E_NONE;
 		e->expires = v->now + v->cfg.negative_ms;
 	}
-	resolved(v, e);
+	resolved(v, e, NULL);
 }
 
 /* ---- the TUN side ---------------------------------------------------------------- */
