@@ -59,6 +59,13 @@ struct ovl_runtime {
 	struct iovec iov[OVL_RT_BATCH];
 	struct sockaddr_storage from[OVL_RT_BATCH];
 	uint8_t bufs[OVL_RT_BATCH][OVL_DATAGRAM_MAX + 1]; /* +1: to see oversized ones */
+	/* send batch: while batching, datagrams gather here for one sendmmsg */
+	int batching;
+	unsigned n_tx;
+	struct mmsghdr txmsgs[OVL_RT_BATCH];
+	struct iovec txiov[OVL_RT_BATCH];
+	struct sockaddr_storage txaddr[OVL_RT_BATCH];
+	uint8_t txbufs[OVL_RT_BATCH][OVL_DATAGRAM_MAX];
 };
 
 void ovl_runtime_config_default(struct ovl_runtime_config *cfg)
@@ -105,6 +112,47 @@ static bool wait_writable(struct ovl_runtime *rt)
 	return poll(&p, 1, (int)(rt->flush_deadline - now)) == 1;
 }
 
+/* Sends the gathered datagrams: one sendmmsg for the lot. A full socket
+ * buffer drops the rest, as a router's queue would; another error skips
+ * the one datagram it is about. */
+static void flush_tx(struct ovl_runtime *rt)
+{
+	unsigned i = 0;
+
+	while (i < rt->n_tx) {
+		int r = sendmmsg(rt->fd, rt->txmsgs + i, rt->n_tx - i, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (r > 0) {
+			rt->st.tx_datagrams += (unsigned)r;
+			i += (unsigned)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+			rt->st.tx_dropped += rt->n_tx - i;
+			LOG_RL(LOG_LVL_DEBUG, "socket buffer full: %u datagram(s) dropped",
+			       rt->n_tx - i);
+			break;
+		}
+		rt->st.tx_errors++;
+		LOG_RL(LOG_LVL_DEBUG, "sendmmsg: %s", strerror(errno));
+		i++;
+	}
+	rt->n_tx = 0;
+}
+
+void ovl_runtime_batch_begin(struct ovl_runtime *rt)
+{
+	rt->batching++;
+}
+
+void ovl_runtime_batch_end(struct ovl_runtime *rt)
+{
+	if (rt->batching > 0 && --rt->batching == 0 && rt->n_tx)
+		flush_tx(rt);
+}
+
 static void rt_send(void *ctx, const struct ovl_endpoint *to, const uint8_t *buf, size_t len)
 {
 	struct ovl_runtime *rt = ctx;
@@ -118,6 +166,21 @@ static void rt_send(void *ctx, const struct ovl_endpoint *to, const uint8_t *buf
 		ovl_ep_format(to, ep);
 		LOG_RL(LOG_LVL_DEBUG, "cannot send to %s: the socket reaches %s only", ep,
 		       rt_families(rt));
+		return;
+	}
+	if (rt->batching && len <= OVL_DATAGRAM_MAX && !rt->leaving) {
+		unsigned i = rt->n_tx++;
+
+		memcpy(rt->txbufs[i], buf, len);
+		memcpy(&rt->txaddr[i], &ss, sl);
+		rt->txiov[i] = (struct iovec){.iov_base = rt->txbufs[i], .iov_len = len};
+		memset(&rt->txmsgs[i], 0, sizeof(rt->txmsgs[i]));
+		rt->txmsgs[i].msg_hdr.msg_name = &rt->txaddr[i];
+		rt->txmsgs[i].msg_hdr.msg_namelen = sl;
+		rt->txmsgs[i].msg_hdr.msg_iov = &rt->txiov[i];
+		rt->txmsgs[i].msg_hdr.msg_iovlen = 1;
+		if (rt->n_tx == OVL_RT_BATCH)
+			flush_tx(rt);
 		return;
 	}
 	for (int tries = 0; tries < 4; tries++) {
@@ -261,6 +324,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 	struct ovl_endpoint from;
 
 	(void)what;
+	ovl_runtime_batch_begin(rt);
 	for (int b = 0; b < OVL_RT_BATCHES && !rt->left; b++) {
 		uint64_t now;
 		int n;
@@ -299,6 +363,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 			break;
 	}
 	ovl_runtime_kick(rt);
+	ovl_runtime_batch_end(rt);
 }
 
 /* ---- set-up --------------------------------------------------------------------- */

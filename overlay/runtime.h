@@ -92,6 +92,11 @@ uint64_t ovl_runtime_now(void);
 /* After calling into the node from outside an input or timer (a command):
  * runs what is due and re-arms the timer. */
 void ovl_runtime_kick(struct ovl_runtime *rt);
+/* Between begin and end, datagrams the node sends are gathered and go out
+ * with one sendmmsg per OVL_RT_BATCH (at end at the latest): for loops that
+ * feed the node many packets at once (a TUN read batch). Nests. */
+void ovl_runtime_batch_begin(struct ovl_runtime *rt);
+void ovl_runtime_batch_end(struct ovl_runtime *rt);
 void ovl_runtime_stats(const struct ovl_runtime *rt, struct ovl_runtime_stats *out);
 
 #endif

@@ -163,6 +163,7 @@ static void on_tun(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	ovl_runtime_batch_begin(app->rt);
 	for (int i = 0; i < TUN_BATCH; i++) {
 		ssize_t n = vnet_tun_read(app->tun, app->pkt, sizeof(app->pkt));
 
@@ -179,6 +180,7 @@ static void on_tun(evutil_socket_t fd, short what, void *arg)
 		vnet_tun_input(app->vnet, now, app->pkt, (size_t)n);
 	}
 	ovl_runtime_kick(app->rt);
+	ovl_runtime_batch_end(app->rt);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)

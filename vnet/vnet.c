@@ -405,8 +405,7 @@ static void check_source(struct vnet *v, struct vpeer *p, uint32_t src, const ui
 	struct ventry *e;
 	char s[16];
 
-	vn_ip_str(src, s);
-	if (ci && ci->has_ip && !strcmp(ci->ip, s)) {
+	if (ci && ci->has_ip && (vn_ip_str(src, s), !strcmp(ci->ip, s))) {
 		p->ip = src;
 		deliver_in(v, p, pkt, len);
 		return;
@@ -438,6 +437,7 @@ static void check_source(struct vnet *v, struct vpeer *p, uint32_t src, const ui
 	return;
 spoofed:
 	v->st.rx_spoofed++;
+	vn_ip_str(src, s);
 	LOG_RL(LOG_LVL_WARN, "dropped a packet from %s with source %s: not its address", p->name,
 	       s);
 }
