@@ -1013,6 +1013,14 @@ bool ovl_node_linked(const struct ovl_node *n, const struct cert_addr *peer,
 	return l != NULL;
 }
 
+uint64_t ovl_node_link_since(const struct ovl_node *n, const struct cert_addr *peer)
+{
+	struct ovl_link *l = ovl_links_find(n->ls, peer);
+	struct nlink *x = l ? nl(l) : NULL;
+
+	return x ? x->since : 0;
+}
+
 bool ovl_node_close_shortcut(struct ovl_node *n, uint64_t now, const struct cert_addr *peer,
                              const char *reason)
 {

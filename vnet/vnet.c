@@ -352,6 +352,8 @@ static void send_ip(struct vnet *v, struct vpeer *p, const uint8_t *pkt, size_t 
 	bool linked = ovl_node_linked(v->node, &p->addr, NULL);
 
 	p->last_active = v->now;
+	if (!p->first_tx)
+		p->first_tx = v->now;
 	if (linked)
 		p->sc_backoff = 0;
 	else
@@ -1025,8 +1027,14 @@ size_t vnet_peers(const struct vnet *v, struct vnet_peer_info *out, size_t max)
 			        .tx_packets = p->tx,
 			        .rx_packets = p->rx,
 			};
-		if (n < max)
+		if (n < max) {
+			uint64_t since = ovl_node_link_since(v->node, &p->addr);
+
 			memcpy(out[n].name, p->name, sizeof(p->name));
+			out[n].direct_after_ms = since && p->first_tx && since >= p->first_tx
+			                                 ? (int64_t)(since - p->first_tx)
+			                                 : -1;
+		}
 		n++;
 	}
 	return n;

@@ -123,6 +123,9 @@ struct vnet_peer_info {
 	bool direct;  /* a link to it is up */
 	bool session; /* an end-to-end session to it is up */
 	uint64_t tx_packets, rx_packets;
+	/* ms from our first packet to it until a direct link to it was up; -1
+	 * if there is none, or there was one before the first packet. */
+	int64_t direct_after_ms;
 };
 /* Fills up to max; returns how many peers there are. */
 size_t vnet_peers(const struct vnet *v, struct vnet_peer_info *out, size_t max);

@@ -41,6 +41,7 @@ struct vpeer {
 	bool connecting;
 	struct vqueue q; /* packets waiting for the session */
 	uint64_t last_active, not_mine_at;
+	uint64_t first_tx; /* when we first sent it a packet (0: never) */
 	uint64_t tx, rx;
 	uint64_t sc_next;
 	uint32_t sc_backoff;
