@@ -5,10 +5,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/capability.h>
-#include <linux/if.h>
-#include <linux/if_tun.h>
 #include <grp.h>
+#include <linux/capability.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -18,7 +18,10 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+#define TUN_PATH "/dev/net/tun"
 
 struct vnet_tun {
 	int fd;
@@ -26,17 +29,25 @@ struct vnet_tun {
 	char name[VNET_TUN_NAME_MAX];
 };
 
+/* The kernel's dev_valid_name: 1..15 bytes, not "." or "..", no '/', ':'
+ * or white space. We also refuse control and non-ASCII bytes, which would
+ * only make the logs confusing. '%' is allowed: "gvpn%d" lets the kernel
+ * pick the number. */
 static bool name_ok(const char *name)
 {
 	size_t n = strlen(name);
 
-	if (n == 0 || n >= VNET_TUN_NAME_MAX)
+	if (n == 0 || n >= VNET_TUN_NAME_MAX || !strcmp(name, ".") || !strcmp(name, ".."))
 		return false;
 	for (const char *p = name; *p; p++)
-		if (*p == '/' || *p == ' ' || *p == ':' || (unsigned char)*p < 33 ||
-		    (unsigned char)*p > 126)
+		if (*p == '/' || *p == ':' || (unsigned char)*p < 33 || (unsigned char)*p > 126)
 			return false;
 	return true;
+}
+
+static bool needs_root(int rc)
+{
+	return rc == -EPERM || rc == -EACCES;
 }
 
 int vnet_tun_open(const char *name, struct vnet_tun **out, char *err, size_t errlen)
@@ -48,8 +59,8 @@ int vnet_tun_open(const char *name, struct vnet_tun **out, char *err, size_t err
 	*out = NULL;
 	if (!name || !name_ok(name)) {
 		snprintf(err, errlen,
-		         "interface name '%s': 1..%d printable characters, no '/', ':' or "
-		         "space",
+		         "interface name '%s' is not allowed: 1..%d printable characters, "
+		         "not '.' or '..', no '/', ':' or space",
 		         name ? name : "", VNET_TUN_NAME_MAX - 1);
 		return -EINVAL;
 	}
@@ -59,16 +70,19 @@ int vnet_tun_open(const char *name, struct vnet_tun **out, char *err, size_t err
 		return -ENOMEM;
 	}
 	t->sock = -1;
-	t->fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	t->fd = open(TUN_PATH, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (t->fd < 0) {
 		rc = -errno;
 		if (rc == -ENOENT || rc == -ENODEV || rc == -ENXIO)
 			snprintf(err, errlen,
-			         "/dev/net/tun is missing (load the tun module: modprobe tun)");
-		else if (rc == -EPERM || rc == -EACCES)
-			snprintf(err, errlen, "creating a TUN device needs root (CAP_NET_ADMIN)");
+			         TUN_PATH " is missing (load the tun module: modprobe tun)");
+		else if (needs_root(rc))
+			snprintf(err, errlen,
+			         "creating a TUN device needs root (CAP_NET_ADMIN): " TUN_PATH
+			         ": %s",
+			         strerror(-rc));
 		else
-			snprintf(err, errlen, "/dev/net/tun: %s", strerror(-rc));
+			snprintf(err, errlen, TUN_PATH ": %s", strerror(-rc));
 		goto fail;
 	}
 	memset(&ifr, 0, sizeof(ifr));
@@ -76,13 +90,15 @@ int vnet_tun_open(const char *name, struct vnet_tun **out, char *err, size_t err
 	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
 	if (ioctl(t->fd, TUNSETIFF, &ifr) < 0) {
 		rc = -errno;
-		if (rc == -EPERM || rc == -EACCES)
+		/* EBUSY: a TUN device of that name is attached elsewhere; EINVAL:
+		 * the name is some other kind of interface (lo, a veth); EPERM:
+		 * a persistent device owned by another user, or no privilege. */
+		if ((rc == -EBUSY || rc == -EINVAL || rc == -EPERM) && !strchr(name, '%') &&
+		    if_nametoindex(name) != 0)
+			snprintf(err, errlen, "interface %s exists and is not ours (%s)", name,
+			         strerror(-rc));
+		else if (needs_root(rc))
 			snprintf(err, errlen, "creating a TUN device needs root (CAP_NET_ADMIN)");
-		else if (rc == -EBUSY || rc == -EINVAL)
-			snprintf(err, errlen,
-			         "interface %s exists and is not ours (or the name is "
-			         "not allowed)",
-			         name);
 		else
 			snprintf(err, errlen, "creating TUN device %s: %s", name, strerror(-rc));
 		goto fail;
@@ -91,7 +107,7 @@ int vnet_tun_open(const char *name, struct vnet_tun **out, char *err, size_t err
 	t->sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (t->sock < 0) {
 		rc = -errno;
-		snprintf(err, errlen, "socket for interface set-up: %s", strerror(-rc));
+		snprintf(err, errlen, "socket for setting up %s: %s", t->name, strerror(-rc));
 		goto fail;
 	}
 	*out = t;
@@ -117,9 +133,16 @@ static void ifr_for(const struct vnet_tun *t, struct ifreq *ifr)
 	snprintf(ifr->ifr_name, IFNAMSIZ, "%s", t->name);
 }
 
+/* ioctl on the set-up socket; 0 or -errno. */
+static int if_ioctl(const struct vnet_tun *t, unsigned long req, struct ifreq *ifr)
+{
+	return ioctl(t->sock, req, ifr) < 0 ? -errno : 0;
+}
+
 int vnet_tun_set_mtu(struct vnet_tun *t, unsigned mtu, char *err, size_t errlen)
 {
 	struct ifreq ifr;
+	int rc;
 
 	if (mtu < 68 || mtu > 65535) {
 		snprintf(err, errlen, "MTU %u: must be 68..65535", mtu);
@@ -127,13 +150,11 @@ int vnet_tun_set_mtu(struct vnet_tun *t, unsigned mtu, char *err, size_t errlen)
 	}
 	ifr_for(t, &ifr);
 	ifr.ifr_mtu = (int)mtu;
-	if (ioctl(t->sock, SIOCSIFMTU, &ifr) < 0) {
-		int rc = -errno;
-
-		snprintf(err, errlen, "setting MTU %u on %s: %s", mtu, t->name, strerror(-rc));
-		return rc;
-	}
-	return 0;
+	rc = if_ioctl(t, SIOCSIFMTU, &ifr);
+	if (rc < 0)
+		snprintf(err, errlen, "setting MTU %u on %s: %s%s", mtu, t->name, strerror(-rc),
+		         needs_root(rc) ? " (needs CAP_NET_ADMIN)" : "");
+	return rc;
 }
 
 static void set_sin(struct sockaddr *sa, uint32_t ip)
@@ -152,52 +173,61 @@ int vnet_tun_set_addr4(struct vnet_tun *t, uint32_t ip, uint8_t prefix, char *er
 		snprintf(err, errlen, "prefix /%u: must be 1..32", prefix);
 		return -EINVAL;
 	}
+	/* SIOCSIFADDR replaces the device's primary address (0.0.0.0 removes
+	 * it) with a /32 on a point-to-point device; the netmask then widens it
+	 * and the kernel adds the prefix route. */
 	ifr_for(t, &ifr);
 	set_sin(&ifr.ifr_addr, ip);
-	if (ioctl(t->sock, SIOCSIFADDR, &ifr) < 0) {
-		rc = -errno;
+	rc = if_ioctl(t, SIOCSIFADDR, &ifr);
+	if (rc < 0) {
 		/* Removing an address that is not there is done already. */
 		if (!ip && rc == -EADDRNOTAVAIL)
 			return 0;
-		snprintf(err, errlen, "setting address on %s: %s", t->name, strerror(-rc));
+		snprintf(err, errlen, "setting address on %s: %s%s", t->name, strerror(-rc),
+		         needs_root(rc) ? " (needs CAP_NET_ADMIN)" : "");
 		return rc;
 	}
 	if (!ip)
 		return 0;
 	ifr_for(t, &ifr);
 	set_sin(&ifr.ifr_netmask, prefix == 32 ? 0xffffffffu : ~((1u << (32 - prefix)) - 1));
-	if (ioctl(t->sock, SIOCSIFNETMASK, &ifr) < 0) {
-		rc = -errno;
+	rc = if_ioctl(t, SIOCSIFNETMASK, &ifr);
+	if (rc < 0)
 		snprintf(err, errlen, "setting netmask /%u on %s: %s", prefix, t->name,
 		         strerror(-rc));
-		return rc;
-	}
-	return 0;
+	return rc;
 }
 
 int vnet_tun_set_up(struct vnet_tun *t, bool up, char *err, size_t errlen)
 {
 	struct ifreq ifr;
+	int rc;
 
 	ifr_for(t, &ifr);
-	if (ioctl(t->sock, SIOCGIFFLAGS, &ifr) < 0)
-		goto fail;
-	if (up)
-		ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-	else
-		ifr.ifr_flags &= ~IFF_UP;
-	if (ioctl(t->sock, SIOCSIFFLAGS, &ifr) < 0)
-		goto fail;
-	return 0;
-fail:
-	snprintf(err, errlen, "bringing %s %s: %s", t->name, up ? "up" : "down", strerror(errno));
-	return -errno;
+	rc = if_ioctl(t, SIOCGIFFLAGS, &ifr);
+	if (rc == 0) {
+		if (up)
+			ifr.ifr_flags |= IFF_UP;
+		else
+			ifr.ifr_flags &= ~IFF_UP;
+		rc = if_ioctl(t, SIOCSIFFLAGS, &ifr);
+	}
+	if (rc < 0)
+		snprintf(err, errlen, "bringing %s %s: %s", t->name, up ? "up" : "down",
+		         strerror(-rc));
+	return rc;
 }
 
 ssize_t vnet_tun_read(struct vnet_tun *t, uint8_t *buf, size_t cap)
 {
+	uint8_t spare;
+	struct iovec iov[2] = {{.iov_base = buf, .iov_len = cap},
+	                       {.iov_base = &spare, .iov_len = 1}};
+
 	for (;;) {
-		ssize_t n = read(t->fd, buf, cap);
+		/* The TUN driver copies what fits and drops the rest without a
+		 * word; a byte spilling into the spare buffer tells us. */
+		ssize_t n = readv(t->fd, iov, 2);
 
 		if (n >= 0)
 			return (size_t)n > cap ? -EMSGSIZE : n;
@@ -233,28 +263,65 @@ void vnet_tun_close(struct vnet_tun *t)
 	free(t);
 }
 
+/*
+ * The order matters: the bounding set can only shrink while we still hold
+ * CAP_SETPCAP (before setuid); KEEPCAPS makes setuid keep the permitted set
+ * (it clears the effective one); capset then keeps CAP_NET_ADMIN alone.
+ * capset acts on the calling thread only: call it before any thread starts.
+ */
 int vnet_priv_drop(const char *user, char *err, size_t errlen)
 {
 	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
-	struct __user_cap_data_struct data[2];
-	struct passwd *pw = getpwnam(user);
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+	struct passwd *pw;
+	const char *step;
+	int rc;
 
+	errno = 0;
+	pw = user ? getpwnam(user) : NULL;
 	if (!pw) {
-		snprintf(err, errlen, "user %s: no such user", user);
-		return -ENOENT;
+		rc = errno ? -errno : -ENOENT;
+		snprintf(err, errlen, "user %s: %s", user ? user : "(none)",
+		         rc == -ENOENT ? "no such user" : strerror(-rc));
+		return rc;
 	}
-	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setgroups(0, NULL) < 0 ||
-	    setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
-		snprintf(err, errlen, "switching to user %s: %s", user, strerror(errno));
-		return -errno;
+	/* Bounding set: nothing we exec later can regain what we drop. Caps
+	 * past the kernel's last one answer EINVAL: that is where we stop. */
+	for (int cap = 0; cap <= 63; cap++) {
+		if (cap == CAP_NET_ADMIN)
+			continue;
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+			if (errno == EINVAL)
+				break;
+			step = "dropping the bounding set";
+			goto fail;
+		}
 	}
+	step = "PR_SET_KEEPCAPS";
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		goto fail;
+	step = "setgroups";
+	if (setgroups(0, NULL) < 0)
+		goto fail;
+	step = "setgid";
+	if (setgid(pw->pw_gid) < 0)
+		goto fail;
+	step = "setuid";
+	if (setuid(pw->pw_uid) < 0)
+		goto fail;
 	memset(data, 0, sizeof(data));
 	data[CAP_TO_INDEX(CAP_NET_ADMIN)].permitted = CAP_TO_MASK(CAP_NET_ADMIN);
 	data[CAP_TO_INDEX(CAP_NET_ADMIN)].effective = CAP_TO_MASK(CAP_NET_ADMIN);
-	if (syscall(SYS_capset, &hdr, data) < 0) {
-		snprintf(err, errlen, "keeping CAP_NET_ADMIN as %s: %s", user, strerror(errno));
-		return -errno;
-	}
-	prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+	step = "capset (keeping CAP_NET_ADMIN)";
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		goto fail;
+	/* Ambient capabilities would survive an exec; there should be none. */
+	(void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	(void)prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
 	return 0;
+fail:
+	rc = -errno;
+	snprintf(err, errlen, "switching to user %s: %s: %s%s", user, step, strerror(-rc),
+	         needs_root(rc) ? " (needs root)" : "");
+	return rc;
 }
