@@ -423,7 +423,7 @@ void lk_link_down(struct ovl_links *ls, struct ovl_link *l, const char *reason)
 	if (l->next)
 		lk_idx_del(ls, l->next->local);
 	ovl_addr_short(&l->peer.addr, who, sizeof(who));
-	LOG(LOG_LVL_INFO, "link to %s (%s) down: %s", l->peer.name, who, reason);
+	LOG(LOG_LVL_INFO, "%s to %s (%s) down: %s", lk_kind(ls), l->peer.name, who, reason);
 	if (ls->cb.down)
 		ls->cb.down(ls->cb.ctx, l, reason);
 	if (lk_push((void ***)&ls->reap, &ls->n_reap, &ls->cap_reap, l) < 0)
@@ -496,7 +496,7 @@ int lk_install(struct ovl_links *ls, struct session *s, const struct cert_info *
 		l->next_ping = now; /* first ping at once: RTT and STUN early */
 		s->link = l;
 		ovl_addr_short(&peer->addr, who, sizeof(who));
-		LOG(LOG_LVL_INFO, "link to %s (%s) up, %s", peer->name, who,
+		LOG(LOG_LVL_INFO, "%s to %s (%s) up, %s", lk_kind(ls), peer->name, who,
 		    s->initiator ? "we initiated" : "they initiated");
 		if (ls->cb.up)
 			ls->cb.up(ls->cb.ctx, l);

@@ -47,6 +47,10 @@ struct ovl_links_config {
 	uint32_t hs_rto_ms;        /* first retransmission timeout (300, doubling to 3000) */
 	uint32_t max_links;        /* links + handshakes in all (1024) */
 	uint32_t max_half_open;    /* responder handshakes before cookies are required (64) */
+	/* What the engine's links are called in the log: "link" (default), or
+	 * "session" for vnet's end-to-end sessions, whose endpoints are made up
+	 * (peers are then named by overlay address). */
+	const char *log_kind;
 };
 /* Fills in the defaults above. */
 void ovl_links_config_default(struct ovl_links_config *cfg);

@@ -49,6 +49,12 @@ static inline void lk_wake(struct ovl_links *ls)
 struct idx_entry *lk_idx_find(struct ovl_links *ls, uint32_t key);
 int lk_idx_new(struct ovl_links *ls, int kind, void *p, uint32_t *out);
 void lk_idx_del(struct ovl_links *ls, uint32_t key);
+
+/* "link", or the config's log_kind. */
+static inline const char *lk_kind(const struct ovl_links *ls)
+{
+	return ls->cfg.log_kind ? ls->cfg.log_kind : "link";
+}
 void lk_idx_set(struct ovl_links *ls, uint32_t key, int kind, void *p);
 int lk_push(void ***arr, size_t *n, size_t *cap, void *p);
 void lk_remove(void **arr, size_t *n, const void *p);

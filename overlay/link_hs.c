@@ -198,10 +198,13 @@ static void hs_fail(struct ovl_links *ls, struct link_hs *h, const char *reason)
 	ls->st.hs_failed++;
 	if (!strncmp(reason, "peer certificate", 16))
 		ls->st.hs_refused_member++;
-	ovl_ep_format(&h->ep, ep);
+	if (ls->cfg.log_kind && h->has_expect)
+		ovl_addr_short(&h->expect, ep, sizeof(ep)); /* a made-up endpoint says nothing */
+	else
+		ovl_ep_format(&h->ep, ep);
 	/* A stranger can make us say this as often as it likes: rate-limited. */
-	LOG_RL(LOG_LVL_WARN, "%s handshake with %s failed: %s",
-	       h->initiator ? "outgoing" : "incoming", ep, reason);
+	LOG_RL(LOG_LVL_WARN, "%s %s handshake with %s failed: %s",
+	       h->initiator ? "outgoing" : "incoming", lk_kind(ls), ep, reason);
 	if (h->rekey_of) {
 		h->rekey_of->rekey = NULL;
 		h->rekey_of = NULL;

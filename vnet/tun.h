@@ -63,8 +63,11 @@ void vnet_tun_close(struct vnet_tun *t);
  * Privileges (docs/vnet.md "Privileges"): after the device is set up,
  * switches to user (and its group) keeping only CAP_NET_ADMIN — the
  * daemon still changes the device's address when it must move (a lost
- * address after a partition). Uses prctl(PR_SET_KEEPCAPS), setgroups,
- * setgid, setuid and the capset syscall (no libcap). 0 or -errno with err.
+ * address after a partition). Empties the bounding set but for
+ * CAP_NET_ADMIN and clears ambient capabilities, so nothing exec'd later
+ * regains more. Uses prctl(PR_SET_KEEPCAPS), setgroups, setgid, setuid and
+ * the capset syscall (no libcap). Call before any thread starts (capsets
+ * are per thread). 0 or -errno with err.
  */
 int vnet_priv_drop(const char *user, char *err, size_t errlen);
 

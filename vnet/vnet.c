@@ -47,6 +47,7 @@ void vnet_config_default(struct vnet_config *cfg)
 	/* Sessions run over routes: pings cost every relay a packet. */
 	cfg->sess.keepalive_ms = 25000;
 	cfg->sess.dead_ms = 80000;
+	cfg->sess.log_kind = "session";
 }
 
 int vnet_shortcuts_parse(const char *s, enum vnet_shortcuts *out, uint32_t *threshold_pps)
