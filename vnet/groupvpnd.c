@@ -74,7 +74,9 @@ static void usage(FILE *f)
 	        "--release-on-exit    give the address back on SIGTERM/SIGINT (default:\n"
 	        "                     keep the lease, so a restart gets the same address)\n"
 	        "--log-level LEVEL    error, warn, info (default) or debug\n"
-	        "--tuning KEY=MS      protocol timers, for tests and labs (as groupvpn-bootstrap)\n"
+	        "--tuning KEY=MS      protocol timers, for tests and labs: as groupvpn-bootstrap,\n"
+	        "                     and conflict_check_ms (how often our lease is checked\n"
+	        "                     against other claims, 30000), alloc_delay_ms (1000)\n"
 	        "\n"
 	        "SIGTERM or SIGINT: leave the ring gracefully, remove the device, exit 0.\n",
 	        prog, OVL_RT_DEFAULT_LISTEN, CTL_DEFAULT_DIR, STATE_DIR_DEFAULT, VNET_MTU_MIN,
@@ -233,7 +235,32 @@ struct opts {
 	long mtu;
 	enum log_level level;
 	struct ovl_runtime_config rt;
+	uint32_t conflict_check_ms, alloc_delay_ms; /* 0: the engine's default */
 };
+
+/* vnet's own --tuning keys; false if arg is none of them (or a bad number). */
+static bool vnet_tuning(struct opts *o, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	uint32_t *field = NULL;
+	unsigned long v;
+	char *end;
+
+	if (!eq)
+		return false;
+	if (!strncmp(arg, "conflict_check_ms=", 18))
+		field = &o->conflict_check_ms;
+	else if (!strncmp(arg, "alloc_delay_ms=", 15))
+		field = &o->alloc_delay_ms;
+	if (!field || eq[1] < '0' || eq[1] > '9')
+		return false;
+	errno = 0;
+	v = strtoul(eq + 1, &end, 10);
+	if (errno || *end || v < 1 || v > 86400000UL)
+		return false;
+	*field = (uint32_t)v;
+	return true;
+}
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
@@ -309,11 +336,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				        "--log-level must be error, warn, info or debug");
 			break;
 		case 't':
-			if (!ovl_runtime_tuning(&o->rt.node, optarg))
+			if (!ovl_runtime_tuning(&o->rt.node, optarg) && !vnet_tuning(o, optarg))
 				return cli_usage_error("--tuning '%s': want KEY=MS with KEY one of "
 				                       "keepalive_ms, dead_ms, hs_timeout_ms, "
 				                       "maintain_ms, rejoin_ms, retry_min_ms, "
-				                       "retry_max_ms and MS in 1..86400000",
+				                       "retry_max_ms, conflict_check_ms, "
+				                       "alloc_delay_ms and MS in 1..86400000",
 				                       optarg);
 			break;
 		case 'h':
@@ -373,6 +401,10 @@ static int vnet_settings(const struct opts *o, const struct cert_bundle *b,
 	}
 	/* Lab timers scale the session's too (--tuning). */
 	vc->sess.hs_timeout_ms = o->rt.node.links.hs_timeout_ms;
+	if (o->conflict_check_ms)
+		vc->conflict_check_ms = o->conflict_check_ms;
+	if (o->alloc_delay_ms)
+		vc->alloc_delay_ms = o->alloc_delay_ms;
 	return 0;
 }
 
