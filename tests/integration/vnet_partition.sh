@@ -80,7 +80,7 @@ P2=$(sfield p2 '["virtual_ip"]')
 grep -q "address $ADDR is also claimed by p1, whose claim wins" "$WORK/p2.log" ||
 	fail "p2's log does not say why it moved"
 grep -q "address $ADDR is also claimed" "$WORK/p1.log" && fail "p1 thinks it lost"
-[ "$(cat p2.state/address | cut -d' ' -f1)" = "$P2" ] || fail "p2's state file still names the old address"
+[ "$(cut -d' ' -f1 p2.state/address)" = "$P2" ] || fail "p2's state file still names the old address"
 pass "p1 keeps $ADDR; p2 moved to $P2 after ${moved_ms} ms and logged why; its state file follows"
 
 section "everyone agrees, and the two talk"
