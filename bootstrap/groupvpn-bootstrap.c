@@ -91,9 +91,7 @@ int main(int argc, char **argv)
 	struct dht_control *dctl = NULL;
 	struct event *sigterm = NULL, *sigint = NULL;
 	struct app app = {NULL, NULL};
-	struct cert_err cerr = {""};
 	struct cert_info self;
-	enum cert_verdict verdict;
 	enum log_level level = LOG_LVL_INFO;
 	const char *bundle_path = NULL, *control_path = NULL;
 	char err[OVL_RT_ERR_MAX], defctl[CTL_SOCK_PATH_MAX + 64], hex[CERT_ADDR_HEX_LEN + 1];
@@ -151,24 +149,8 @@ int main(int argc, char **argv)
 	log_set_level(level);
 	signal(SIGPIPE, SIG_IGN); /* control clients that hang up */
 
-	if (cert_bundle_load(bundle_path, &bundle, &cerr) < 0) {
-		/* File errors name the path already; parse errors do not. */
-		if (!strncmp(cerr.msg, bundle_path, strlen(bundle_path)))
-			return cli_fail("%s", cerr.msg);
-		return cli_fail("%s: %s", bundle_path, cerr.msg);
-	}
-	verdict = cert_bundle_verify(bundle, time(NULL), &self, &cerr);
-	if (verdict != CERT_VALID) {
-		const char *v = cert_verdict_name(verdict);
-
-		if (!cerr.msg[0] || !strncmp(cerr.msg, v, strlen(v)))
-			cli_fail("%s: refusing to run with this certificate: %s", bundle_path,
-			         cerr.msg[0] ? cerr.msg : v);
-		else
-			cli_fail("%s: refusing to run with this certificate: %s: %s", bundle_path,
-			         v, cerr.msg);
-		goto out;
-	}
+	if (cli_load_member(bundle_path, &bundle, &self) != 0)
+		return CLI_EXIT_FAIL;
 	if (!control_path)
 		control_path = cert_bundle_setting(bundle, "control_socket");
 	if (!control_path) {

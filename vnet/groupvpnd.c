@@ -418,11 +418,9 @@ int main(int argc, char **argv)
 	struct vnet_control *vctl = NULL;
 	struct event *sigterm = NULL, *sigint = NULL;
 	static struct app app;
-	struct cert_err cerr = {""};
 	struct cert_info self;
 	struct vnet_config vc;
 	struct vnet_cb vcb = {&app, v_tun_write, v_address, v_wall, v_random};
-	enum cert_verdict verdict;
 	char err[OVL_RT_ERR_MAX], defctl[CTL_SOCK_PATH_MAX + 64], hex[CERT_ADDR_HEX_LEN + 1];
 	char ep[OVL_EP_STR_MAX], defstate[PATH_MAX_LEN], terr[VNET_TUN_ERR_MAX];
 	int rc = CLI_EXIT_FAIL;
@@ -436,17 +434,8 @@ int main(int argc, char **argv)
 	log_set_level(o.level);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (cert_bundle_load(o.bundle, &bundle, &cerr) < 0) {
-		if (!strncmp(cerr.msg, o.bundle, strlen(o.bundle)))
-			return cli_fail("%s", cerr.msg);
-		return cli_fail("%s: %s", o.bundle, cerr.msg);
-	}
-	verdict = cert_bundle_verify(bundle, time(NULL), &self, &cerr);
-	if (verdict != CERT_VALID) {
-		cli_fail("%s: refusing to run with this certificate: %s%s%s", o.bundle,
-		         cert_verdict_name(verdict), cerr.msg[0] ? ": " : "", cerr.msg);
-		goto out;
-	}
+	if (cli_load_member(o.bundle, &bundle, &self) != 0)
+		return CLI_EXIT_FAIL;
 	if (vnet_settings(&o, bundle, &self, &vc, err, sizeof(err)) < 0) {
 		cli_fail("%s: %s", o.bundle, err);
 		goto out;
