@@ -91,3 +91,41 @@ expect_mode() {
 json_get() {
 	python3 -c 'import json, sys; sys.stdout.write(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
 }
+
+# The clean-up steps the node-running scripts share (overlay_lib.sh,
+# vnet_lib.sh). They act on NODE_PID, an associative array name -> PID
+# that the caller declares: only processes the test started.
+
+# tail_logs RC LINES: after a failure (RC not 0 or 77), the end of every
+# $WORK/*.log.
+tail_logs() {
+	local rc=$1 lines=$2 log
+	[ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -n "${WORK:-}" ] || return 0
+	for log in "$WORK"/*.log; do
+		[ -f "$log" ] || continue
+		echo "---- last lines of $(basename "$log")" >&2
+		tail -n "$lines" "$log" >&2
+	done
+}
+
+# stop_nodes: SIGTERM to every NODE_PID, a bounded wait (5 s), then SIGKILL
+# for what is left; NODE_PID is empty after.
+stop_nodes() {
+	local name pid alive
+	for name in "${!NODE_PID[@]}"; do
+		kill -TERM "${NODE_PID[$name]}" 2>/dev/null || true
+	done
+	for _ in $(seq 1 50); do
+		alive=0
+		for pid in "${NODE_PID[@]}"; do
+			kill -0 "$pid" 2>/dev/null && alive=1
+		done
+		[ "$alive" = 0 ] && break
+		sleep 0.1
+	done
+	for pid in "${NODE_PID[@]}"; do
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	NODE_PID=()
+}

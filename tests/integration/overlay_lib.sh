@@ -22,32 +22,10 @@ TUNING=(--tuning keepalive_ms=500 --tuning dead_ms=2000 --tuning maintain_ms=500
 	--tuning retry_min_ms=200 --tuning retry_max_ms=1000 --tuning hs_timeout_ms=3000)
 
 ovl_cleanup() {
-	local rc=$? name pid log
+	local rc=$?
 	# A failure: the end of every node's log, before the directory goes.
-	if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -n "${WORK:-}" ]; then
-		for log in "$WORK"/*.log; do
-			[ -f "$log" ] || continue
-			echo "---- last lines of $(basename "$log")" >&2
-			tail -n 15 "$log" >&2
-		done
-	fi
-	for name in "${!NODE_PID[@]}"; do
-		kill -TERM "${NODE_PID[$name]}" 2>/dev/null || true
-	done
-	# Bounded wait for them to go, then SIGKILL what is left.
-	for _ in $(seq 1 50); do
-		local alive=0
-		for pid in "${NODE_PID[@]}"; do
-			kill -0 "$pid" 2>/dev/null && alive=1
-		done
-		[ "$alive" = 0 ] && break
-		sleep 0.1
-	done
-	for pid in "${NODE_PID[@]}"; do
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	NODE_PID=()
+	tail_logs "$rc" 15
+	stop_nodes
 	if [ -n "${GVPN_KEEP_WORK:-}" ]; then
 		echo "kept $WORK (GVPN_KEEP_WORK is set)" >&2
 	elif [ -n "${WORK:-}" ]; then

@@ -37,31 +37,10 @@ TUNING=(--tuning keepalive_ms=500 --tuning dead_ms=2000 --tuning maintain_ms=500
 now_ms() { date +%s%3N; }
 
 lab_cleanup() {
-	local rc=$? name pid log ns alive
+	local rc=$? ns
 	trap - EXIT INT TERM
-	if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -n "${WORK:-}" ]; then
-		for log in "$WORK"/*.log; do
-			[ -f "$log" ] || continue
-			echo "---- last lines of $(basename "$log")" >&2
-			tail -n 25 "$log" >&2
-		done
-	fi
-	for name in "${!NODE_PID[@]}"; do
-		kill -TERM "${NODE_PID[$name]}" 2>/dev/null || true
-	done
-	for _ in $(seq 1 50); do # bounded: 5 s, then SIGKILL
-		alive=0
-		for pid in "${NODE_PID[@]}"; do
-			kill -0 "$pid" 2>/dev/null && alive=1
-		done
-		[ "$alive" = 0 ] && break
-		sleep 0.1
-	done
-	for pid in "${NODE_PID[@]}"; do
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	NODE_PID=()
+	tail_logs "$rc" 25
+	stop_nodes
 	if [ -n "$LAB_WATCHDOG" ]; then
 		kill -KILL "$LAB_WATCHDOG" 2>/dev/null || true
 		wait "$LAB_WATCHDOG" 2>/dev/null || true
