@@ -40,7 +40,7 @@ static void count_ok(void *ctx, const struct dht_result *res)
 
 static void setup(void)
 {
-	fn_setup(false);
+	fn_setup(FN_DHT);
 	for (int k = 0; k < 4; k++) {
 		struct cert_addr key;
 		char app[8];

@@ -84,7 +84,7 @@ static void drop_log(void *ctx, enum log_level level, const char *subsys, const 
 	(void)msg;
 }
 
-void fn_setup(bool fixed_ips)
+void fn_setup(unsigned flags)
 {
 	log_set_sink(drop_log, NULL);
 	rng_state = 42;
@@ -100,7 +100,7 @@ void fn_setup(bool fixed_ips)
 		snprintf(id.name, sizeof(id.name), "n%d", i);
 		snprintf(id.namespace, sizeof(id.namespace), "fuzz");
 		memset(id.addr.b, i ? 0xb0 : 0x30, CERT_ADDR_LEN);
-		if (fixed_ips) {
+		if (flags & FN_FIXED_IPS) {
 			id.has_ip = true;
 			snprintf(id.ip, sizeof(id.ip), "10.9.0.%d", i + 1);
 		}
@@ -121,12 +121,15 @@ void fn_setup(bool fixed_ips)
 		cfg.n_bootstrap = i ? 1 : 0;
 		if (ovl_node_new(&cfg, &cb, &fn_nodes[i].node) < 0)
 			abort();
-		struct dht_config dc;
-		struct dht_cb dcb = {.ctx = NULL, .wall = fn_wall, .random = fn_random};
+		fn_nodes[i].dht = NULL;
+		if (flags & FN_DHT) {
+			struct dht_config dc;
+			struct dht_cb dcb = {.ctx = NULL, .wall = fn_wall, .random = fn_random};
 
-		dht_config_default(&dc);
-		if (dht_new(fn_nodes[i].node, &dc, &dcb, &fn_nodes[i].dht) < 0)
-			abort();
+			dht_config_default(&dc);
+			if (dht_new(fn_nodes[i].node, &dc, &dcb, &fn_nodes[i].dht) < 0)
+				abort();
+		}
 	}
 	ovl_node_start(fn_nodes[0].node, fn_now);
 	ovl_node_start(fn_nodes[1].node, fn_now);

@@ -3,8 +3,8 @@
  * fuzz_nodes — the harness several fuzz targets share: two overlay nodes
  * (simulator crypto, names n0 and n1, namespace "fuzz") linked over an
  * in-memory network on a virtual millisecond clock, each with a DHT
- * engine. n0 is the one fuzzed; n1 is the member sending to it. With
- * fixed_ips, their identities fix 10.9.0.1 and 10.9.0.2 (for vnet).
+ * engine (FN_DHT). n0 is the one fuzzed; n1 is the member sending to it.
+ * With FN_FIXED_IPS, their identities fix 10.9.0.1 and 10.9.0.2 (vnet).
  */
 #ifndef GVPN_TESTS_FUZZ_NODES_H
 #define GVPN_TESTS_FUZZ_NODES_H
@@ -27,8 +27,9 @@ struct fnode {
 extern struct fnode fn_nodes[2];
 extern uint64_t fn_now; /* virtual ms */
 
+enum { FN_DHT = 1, FN_FIXED_IPS = 2 };
 /* Makes both nodes and links them (aborts if the harness itself fails). */
-void fn_setup(bool fixed_ips);
+void fn_setup(unsigned flags);
 void fn_teardown(void);
 /* Delivers queued datagrams and ticks both nodes for ms of virtual time. */
 void fn_run(uint64_t ms);

@@ -59,7 +59,7 @@ static void on_address(void *ctx, uint32_t ip, uint8_t prefix, uint64_t since)
 
 static void setup(void)
 {
-	fn_setup(true);
+	fn_setup(FN_DHT | FN_FIXED_IPS);
 	for (int i = 0; i < 2; i++) {
 		struct vnet_config c;
 		struct vnet_cb cb = {.ctx = (void *)(intptr_t)i,
