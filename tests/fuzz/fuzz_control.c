@@ -250,16 +250,6 @@ static time_t fake_wall(void *ctx)
 	return 1700000000;
 }
 
-static void drop_log(void *ctx, enum log_level level, const char *subsys, const char *func,
-                     const char *msg)
-{
-	(void)ctx;
-	(void)level;
-	(void)subsys;
-	(void)func;
-	(void)msg;
-}
-
 /* A started node of one with a DHT; its commands on ctl. dht_control has no
  * runtime to kick here: run() ticks the node, on the clock the commands use
  * (ovl_runtime_now). */
@@ -360,7 +350,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dht_frozen = flags & 16;
 	memset(cl, 0, sizeof(cl));
 	n_pending = deferred = ended = 0;
-	log_set_sink(drop_log, NULL);
+	log_set_sink(log_sink_discard, NULL);
 	if (control_new_detached(&ctl) < 0 || control_register(ctl, "echo", cmd_echo, NULL) < 0 ||
 	    control_register(ctl, "addr", cmd_addr, NULL) < 0 ||
 	    control_register(ctl, "later", cmd_later, NULL) < 0 ||

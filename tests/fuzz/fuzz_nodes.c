@@ -74,19 +74,9 @@ void fn_run(uint64_t ms)
 	}
 }
 
-static void drop_log(void *ctx, enum log_level level, const char *subsys, const char *func,
-                     const char *msg)
-{
-	(void)ctx;
-	(void)level;
-	(void)subsys;
-	(void)func;
-	(void)msg;
-}
-
 void fn_setup(unsigned flags)
 {
-	log_set_sink(drop_log, NULL);
+	log_set_sink(log_sink_discard, NULL);
 	rng_state = 42;
 	qn = 0;
 	fn_now = 1;
