@@ -25,7 +25,9 @@ enum {
 	RP_ERROR = 5,     /* u32 id, u8 code, dst addr */
 };
 
-enum { RF_NEAREST = 1, RF_TRACE = 2, RF_NOT_SRC = 4 };
+/* RF_DETOUR: the message already took its one step past a node that knew no
+ * nearer node (a link missing from a leaf set); it may not take another. */
+enum { RF_NEAREST = 1, RF_TRACE = 2, RF_NOT_SRC = 4, RF_DETOUR = 8 };
 enum { RERR_NO_ROUTE = 1, RERR_HOP_LIMIT = 2, RERR_NO_NODE = 3 };
 
 #define ROUTE_HDR (1 + 1 + 1 + 1 + 20 + 20 + 4 + 1)
@@ -72,7 +74,8 @@ struct ovl_node {
 	uint32_t next_id;
 	uint64_t links_gen; /* bumped by every link up or down */
 	struct near_cache *near;
-	uint64_t now; /* of the call in progress, for callbacks that have none */
+	uint64_t now;                /* of the call in progress, for callbacks that have none */
+	struct ovl_link *route_from; /* the link a routed message being handled came over */
 	/* Peers we asked for a shortcut, or that asked us: their link, once up,
 	 * is a shortcut (kept out of trimming, closed by its user when idle). */
 	struct {

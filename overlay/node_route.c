@@ -50,6 +50,29 @@ static struct ovl_link *next_hop(struct ovl_node *n, const struct cert_addr *dst
 	return best;
 }
 
+/* The linked peer nearest to dst other than avoid (NULL: any), however far. */
+static struct ovl_link *next_hop_avoiding(struct ovl_node *n, const struct cert_addr *dst,
+                                          const struct cert_addr *src, uint8_t flags,
+                                          struct ovl_link *avoid)
+{
+	struct ovl_link *best = NULL;
+	struct cert_addr best_d, d;
+
+	for (size_t i = 0; i < ovl_links_count(n->ls); i++) {
+		struct ovl_link *l = ovl_links_at(n->ls, i);
+		const struct cert_addr *a = &ovl_links_addrs(n->ls)[i];
+
+		if (l == avoid || ((flags & RF_NOT_SRC) && ovl_addr_eq(a, src)))
+			continue;
+		ovl_addr_dist(dst, a, &d);
+		if (!best || ovl_addr_cmp(&d, &best_d) < 0) {
+			best = l;
+			best_d = d;
+		}
+	}
+	return best;
+}
+
 static int encode(struct ovl_node *n, const struct cert_addr *src, const struct cert_addr *dst,
                   uint8_t flags, uint8_t hops, uint8_t proto, uint32_t id,
                   const struct cert_addr *path, uint8_t n_path, const uint8_t *payload, size_t len,
@@ -120,20 +143,26 @@ int nd_route(struct ovl_node *n, uint64_t now, const struct cert_addr *src,
 {
 	bool originating = ovl_addr_eq(src, &n->self.addr);
 	bool self_ok = !(originating && (flags & RF_NOT_SRC));
+	struct ovl_link *from = n->route_from; /* only for this call, not for nested ones */
 	struct ovl_link *l = next_hop(n, dst, src, flags, self_ok);
 	struct cert_addr hop_path[OVL_HOPS_MAX];
 	size_t out_len;
 	int rc;
 
+	n->route_from = NULL;
 	/* We are the nearest node we know to an exact destination that is not
-	 * us: our leaf set misses a link (a firewall or a NAT between us and a
-	 * neighbour). A message we start goes one step to the linked node
-	 * nearest to it, which may have the link; if it does not, greedy routing
-	 * brings the message back and it ends here ("no such node"). Only at
-	 * the start (hops 0), so it cannot loop. */
-	if (!l && originating && hops == 0 && !(flags & RF_NEAREST) &&
-	    !ovl_addr_eq(dst, &n->self.addr))
-		l = next_hop(n, dst, src, flags, false);
+	 * us: a leaf set misses a link (a firewall or a NAT between ring
+	 * neighbours). The message goes one step to the linked node nearest to
+	 * it, never back where it came from, which may hold that link. It may
+	 * take that step once (RF_DETOUR): if that node lacks the link too,
+	 * greedy routing brings the message back and it ends here with "no such
+	 * node". So it cannot loop. */
+	if (!l && self_ok && !(flags & (RF_NEAREST | RF_DETOUR)) &&
+	    !ovl_addr_eq(dst, &n->self.addr)) {
+		l = next_hop_avoiding(n, dst, src, flags, from);
+		if (l)
+			flags |= RF_DETOUR;
+	}
 
 	if (!l) {
 		if (!self_ok)
@@ -330,7 +359,6 @@ void nd_handle_route(struct ovl_node *n, uint64_t now, struct ovl_link *from, co
 	uint16_t plen;
 	uint32_t id;
 
-	(void)from;
 	wire_get_u8(&r); /* NM_ROUTE */
 	flags = wire_get_u8(&r);
 	hops = wire_get_u8(&r);
@@ -350,10 +378,12 @@ void nd_handle_route(struct ovl_node *n, uint64_t now, struct ovl_link *from, co
 	}
 	plen = wire_get_u16(&r);
 	payload = wire_get_ptr(&r, plen);
-	if (!wire_done(&r) || (flags & ~(RF_NEAREST | RF_TRACE | RF_NOT_SRC)) || limit == 0 ||
-	    hops > limit || plen > OVL_ROUTE_MTU) {
+	if (!wire_done(&r) || (flags & ~(RF_NEAREST | RF_TRACE | RF_NOT_SRC | RF_DETOUR)) ||
+	    limit == 0 || hops > limit || plen > OVL_ROUTE_MTU) {
 		LOG_RL(LOG_LVL_DEBUG, "malformed routed message dropped");
 		return;
 	}
+	n->route_from = from;
 	nd_route(n, now, &src, &dst, flags, hops, proto, id, path, n_path, payload, plen);
+	n->route_from = NULL;
 }
