@@ -118,6 +118,62 @@ lab_node() {
 	UNDER[$name]=$addr
 }
 
+# lab_nat_router R TYPE: NAT router namespace rR (made once): WAN
+# 198.18.1.R/16 on the switch, LAN 198.19.R.0/24 (router .1). TYPE cone:
+# nftables masquerade (keeps the source port where it can: endpoint-
+# independent mapping, like most home routers); symmetric: masquerade
+# random (a new port per destination). Like a home router it forwards only
+# replies inwards and drops unsolicited packets to itself.
+lab_nat_router() {
+	local r=$1 type=$2 rns=$LAB-r$1 masq=masquerade
+	[ -n "${NS[r$r]:-}" ] && return 0
+	[ "$type" = symmetric ] && masq="masquerade random"
+	lab_ns "$rns"
+	NS[r$r]=$rns
+	ip netns exec "$rns" sysctl -qw net.ipv4.ip_forward=1
+	ip -n "$SW" link add "v-r$r" type veth peer name wan netns "$rns"
+	ip -n "$SW" link set "v-r$r" master br0 up
+	ip -n "$rns" addr add "198.18.1.$r/16" dev wan
+	ip -n "$rns" link set wan up
+	ip -n "$rns" link add lanbr type bridge
+	ip -n "$rns" addr add "198.19.$r.1/24" dev lanbr
+	ip -n "$rns" link set lanbr up
+	ip netns exec "$rns" nft -f - <<EOF
+table ip gvnat {
+	chain postrouting {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname "wan" $masq
+	}
+	chain forward {
+		type filter hook forward priority filter; policy drop;
+		iifname "lanbr" accept
+		iifname "wan" oifname "lanbr" ct state established,related accept
+	}
+	chain input {
+		type filter hook input priority filter; policy drop;
+		iifname != "wan" accept
+		ct state established,related accept
+	}
+}
+EOF
+	UNDER[r$r]=198.18.1.$r
+}
+
+# lab_nat_node NAME R HOST: a namespace behind router rR (lab_nat_router
+# first) with 198.19.R.HOST/24; only the lab's underlay is routed, via the
+# router (no default route).
+lab_nat_node() {
+	local name=$1 r=$2 host=$3 ns=$LAB-$1
+	lab_ns "$ns"
+	ip -n "${NS[r$r]}" link add "v-$name" type veth peer name eth0 netns "$ns"
+	ip -n "${NS[r$r]}" link set "v-$name" master lanbr up
+	ip -n "$ns" addr add "198.19.$r.$host/24" dev eth0
+	ip -n "$ns" link set eth0 up
+	ip -n "$ns" route add 198.18.0.0/16 via "198.19.$r.1"
+	NS[$name]=$ns
+	UNDER[$name]=198.19.$r.$host
+}
+
 # nsx NAME CMD...: runs CMD in NAME's namespace.
 nsx() {
 	local name=$1
