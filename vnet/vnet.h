@@ -29,7 +29,7 @@
 #include "link.h"
 #include "node.h"
 
-#define VNET_PROTO OVL_PROTO_USER + 2 /* routed and direct protocol number */
+#define VNET_PROTO (OVL_PROTO_USER + 2) /* routed and direct protocol number */
 /* Largest IP packet: what a routed end-to-end session message holds
  * (OVL_ROUTE_MTU - session header 16 - tag 16 - inner 1 - our type 1). */
 #define VNET_MTU_MAX     1334
