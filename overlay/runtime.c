@@ -853,23 +853,33 @@ void ovl_runtime_set_status_hook(struct ovl_runtime *rt, ovl_runtime_status_fn f
 	rt->status_ctx = ctx;
 }
 
+bool ovl_runtime_parse_ms(const char *s, uint32_t *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (s[0] < '0' || s[0] > '9')
+		return false;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < 1 || v > 86400000UL)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
 bool ovl_runtime_tuning(struct ovl_node_config *c, const char *arg)
 {
 	const char *eq = strchr(arg, '=');
-	unsigned long v;
-	char *end;
+	uint32_t v;
 	size_t kl;
 
-	if (!eq || eq[1] < '0' || eq[1] > '9')
-		return false;
-	errno = 0;
-	v = strtoul(eq + 1, &end, 10);
-	if (errno || *end || v < 1 || v > 86400000UL)
+	if (!eq || !ovl_runtime_parse_ms(eq + 1, &v))
 		return false;
 	kl = (size_t)(eq - arg);
 #define KEY(name, field)                                                                           \
 	if (kl == strlen(name) && !strncmp(arg, name, kl)) {                                       \
-		field = (uint32_t)v;                                                               \
+		field = v;                                                                         \
 		return true;                                                                       \
 	}
 	KEY("keepalive_ms", c->links.keepalive_ms)

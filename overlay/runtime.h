@@ -82,6 +82,8 @@ void ovl_runtime_set_status_hook(struct ovl_runtime *rt, ovl_runtime_status_fn f
  * (links); maintain_ms, rejoin_ms, retry_min_ms, retry_max_ms (ring); MS in
  * 1..86400000. false for an unknown key or a bad number (cfg unchanged). */
 bool ovl_runtime_tuning(struct ovl_node_config *cfg, const char *arg);
+/* A --tuning value: a decimal MS in 1..86400000. false otherwise. */
+bool ovl_runtime_parse_ms(const char *s, uint32_t *out);
 
 struct ovl_node *ovl_runtime_node(struct ovl_runtime *rt); /* borrowed */
 /* The bound socket address (the real port when 0 was asked for); [::]:port

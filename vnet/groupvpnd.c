@@ -241,25 +241,11 @@ struct opts {
 /* vnet's own --tuning keys; false if arg is none of them (or a bad number). */
 static bool vnet_tuning(struct opts *o, const char *arg)
 {
-	const char *eq = strchr(arg, '=');
-	uint32_t *field = NULL;
-	unsigned long v;
-	char *end;
-
-	if (!eq)
-		return false;
 	if (!strncmp(arg, "conflict_check_ms=", 18))
-		field = &o->conflict_check_ms;
-	else if (!strncmp(arg, "alloc_delay_ms=", 15))
-		field = &o->alloc_delay_ms;
-	if (!field || eq[1] < '0' || eq[1] > '9')
-		return false;
-	errno = 0;
-	v = strtoul(eq + 1, &end, 10);
-	if (errno || *end || v < 1 || v > 86400000UL)
-		return false;
-	*field = (uint32_t)v;
-	return true;
+		return ovl_runtime_parse_ms(arg + 18, &o->conflict_check_ms);
+	if (!strncmp(arg, "alloc_delay_ms=", 15))
+		return ovl_runtime_parse_ms(arg + 15, &o->alloc_delay_ms);
+	return false;
 }
 
 static int parse_args(int argc, char **argv, struct opts *o)

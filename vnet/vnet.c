@@ -330,13 +330,14 @@ static void session_start(struct vnet *v, struct vpeer *p)
  * session. false if neither is up (nothing sent). */
 static bool send_msg(struct vnet *v, struct vpeer *p, const uint8_t *msg, size_t len)
 {
-	if (ovl_node_linked(v->node, &p->addr, NULL)) {
-		if (ovl_node_send_direct(v->node, v->now, &p->addr, VNET_PROTO, msg, len) == 0) {
-			v->st.tx_direct++;
-			return true;
-		}
-		return false;
+	int rc = ovl_node_send_direct(v->node, v->now, &p->addr, VNET_PROTO, msg, len);
+
+	if (rc == 0) {
+		v->st.tx_direct++;
+		return true;
 	}
+	if (rc != -ENOTCONN) /* linked, but the link would not take it */
+		return false;
 	if (p->sess && ovl_link_state(p->sess) == OVL_LINK_UP &&
 	    ovl_link_send(v->sess, p->sess, v->now, msg, len) == 0) {
 		v->st.tx_session++;
