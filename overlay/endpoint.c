@@ -74,6 +74,8 @@ void ovl_ep_format(const struct ovl_endpoint *ep, char out[OVL_EP_STR_MAX])
 		snprintf(out, OVL_EP_STR_MAX, "%s:%u", a, ep->port);
 	else if (ep->family == 6 && inet_ntop(AF_INET6, ep->addr, a, sizeof(a)))
 		snprintf(out, OVL_EP_STR_MAX, "[%s]:%u", a, ep->port);
+	else if (ep->family == OVL_EP_RELAY)
+		snprintf(out, OVL_EP_STR_MAX, "relay#%u", ep->port);
 	else
 		snprintf(out, OVL_EP_STR_MAX, "-");
 }
@@ -87,6 +89,10 @@ bool ovl_ep_eq(const struct ovl_endpoint *a, const struct ovl_endpoint *b)
 
 void ovl_ep_put(struct wire_writer *w, const struct ovl_endpoint *ep)
 {
+	if (!ovl_ep_is_ip(ep)) {
+		wire_put_u8(w, 0);
+		return;
+	}
 	wire_put_u8(w, ep->family);
 	wire_put_bytes(w, ep->addr, ep->family == 4 ? 4 : 16);
 	wire_put_u16(w, ep->port);
@@ -105,6 +111,16 @@ void ovl_ep_get(struct wire_reader *r, struct ovl_endpoint *ep)
 	ep->port = wire_get_u16(r);
 	if (!wire_ok(r))
 		memset(ep, 0, sizeof(*ep));
+}
+
+void ovl_ep_get_opt(struct wire_reader *r, struct ovl_endpoint *ep)
+{
+	if (wire_remaining(r) >= 1 && r->p[r->off] == 0) {
+		memset(ep, 0, sizeof(*ep));
+		wire_get_u8(r);
+		return;
+	}
+	ovl_ep_get(r, ep);
 }
 
 int ovl_ep_to_sockaddr(const struct ovl_endpoint *ep, void *ss, unsigned *len)

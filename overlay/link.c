@@ -495,6 +495,7 @@ int lk_install(struct ovl_links *ls, struct session *s, const struct cert_info *
 		l->last_rx = now;
 		l->next_ping = now; /* first ping at once: RTT and STUN early */
 		s->link = l;
+		lk_hs_abandon(ls, &peer->addr);
 		ovl_addr_short(&peer->addr, who, sizeof(who));
 		LOG(LOG_LVL_INFO, "%s to %s (%s) up, %s", lk_kind(ls), peer->name, who,
 		    s->initiator ? "we initiated" : "they initiated");
@@ -655,6 +656,64 @@ void lk_send_confirm(struct ovl_links *ls, struct session *s, uint64_t now)
 	seal_send(ls, s, &s->ep, IN_CONFIRM, b, wire_len(&w));
 }
 
+/* What the peer says our endpoint is (STUN); "none" over a relayed link. */
+static void observe(struct ovl_link *l, const struct ovl_endpoint *ep)
+{
+	if (ovl_ep_is_ip(ep))
+		l->observed = *ep;
+}
+
+/* The first answer to this round's probes: that path works both ways, and
+ * the link moves there (from a relay, or from a worse path). */
+static void probe_answered(struct ovl_links *ls, struct ovl_link *l,
+                           const struct ovl_endpoint *from, const struct ovl_endpoint *seen)
+{
+	char a[OVL_EP_STR_MAX], b[OVL_EP_STR_MAX];
+
+	l->probe_id = 0; /* later answers (other candidates) change nothing */
+	observe(l, seen);
+	if (ovl_ep_eq(&l->ep, from))
+		return;
+	ovl_ep_format(&l->ep, a);
+	ovl_ep_format(from, b);
+	LOG(LOG_LVL_INFO, "%s to %s moved from %s to %s: a probe was answered", lk_kind(ls),
+	    l->peer.name, a, b);
+	l->ep = *from;
+	l->cur->ep = *from;
+	ls->st.roams++;
+	ls->st.probe_moves++;
+}
+
+int ovl_link_probe(struct ovl_links *ls, struct ovl_link *l, uint64_t now,
+                   const struct ovl_endpoint *to)
+{
+	uint8_t b[4];
+	struct wire_writer w = wire_writer(b, sizeof(b));
+
+	if (!to || !ovl_ep_is_ip(to))
+		return -EINVAL;
+	if (!l || l->state != OVL_LINK_UP || !l->cur)
+		return -ENOTCONN;
+	if (!l->probe_id || now > l->probe_until)
+		while (!l->probe_id)
+			ls->cb.random(ls->cb.ctx, &l->probe_id, sizeof(l->probe_id));
+	l->probe_until = now + PROBE_WINDOW_MS;
+	wire_put_u32(&w, l->probe_id);
+	ls->st.probes_sent++;
+	enter(ls);
+	seal_send(ls, l->cur, to, IN_PROBE, b, wire_len(&w));
+	leave(ls);
+	return 0;
+}
+
+void ovl_links_kick(struct ovl_links *ls, uint64_t now)
+{
+	(void)now;
+	for (size_t i = 0; i < ls->n_links; i++)
+		ls->links[i]->kick = true;
+	lk_wake(ls);
+}
+
 static void handle_inner(struct ovl_links *ls, struct ovl_link *l, struct session *s,
                          const struct ovl_endpoint *from, uint64_t now, const uint8_t *pt,
                          size_t len)
@@ -671,11 +730,11 @@ static void handle_inner(struct ovl_links *ls, struct ovl_link *l, struct sessio
 
 		id = wire_get_u32(&r);
 		their_rtt = wire_get_u32(&r);
-		ovl_ep_get(&r, &ep);
+		ovl_ep_get_opt(&r, &ep);
 		if (!wire_done(&r))
 			goto bad;
 		l->ping_heard = now;
-		l->observed = ep;
+		observe(l, &ep);
 		if (their_rtt && now - l->ping_sent_at >= ls->cfg.keepalive_ms)
 			l->srtt = their_rtt; /* the same path, measured at the other end */
 		w = wire_writer(b, sizeof(b));
@@ -688,10 +747,10 @@ static void handle_inner(struct ovl_links *ls, struct ovl_link *l, struct sessio
 	}
 	case IN_PONG:
 		id = wire_get_u32(&r);
-		ovl_ep_get(&r, &ep);
+		ovl_ep_get_opt(&r, &ep);
 		if (!wire_done(&r))
 			goto bad;
-		l->observed = ep;
+		observe(l, &ep);
 		if (id == l->ping_id && l->ping_sent_at) {
 			uint64_t sample = now - l->ping_sent_at;
 			uint32_t rtt =
@@ -702,10 +761,29 @@ static void handle_inner(struct ovl_links *ls, struct ovl_link *l, struct sessio
 		}
 		break;
 	case IN_CONFIRM:
-		ovl_ep_get(&r, &ep);
+		ovl_ep_get_opt(&r, &ep);
 		if (!wire_done(&r))
 			goto bad;
-		l->observed = ep;
+		observe(l, &ep);
+		break;
+	case IN_PROBE:
+		/* Answered on the session it came on, from where it came: the
+		 * prober learns this path works both ways. */
+		id = wire_get_u32(&r);
+		if (!wire_done(&r) || !ovl_ep_is_ip(from))
+			goto bad;
+		w = wire_writer(b, sizeof(b));
+		wire_put_u32(&w, id);
+		ovl_ep_put(&w, from);
+		seal_send(ls, s, from, IN_PROBE_ACK, b, wire_len(&w));
+		break;
+	case IN_PROBE_ACK:
+		id = wire_get_u32(&r);
+		ovl_ep_get_opt(&r, &ep);
+		if (!wire_done(&r) || !ovl_ep_is_ip(from))
+			goto bad;
+		if (id && id == l->probe_id && now <= l->probe_until)
+			probe_answered(ls, l, from, &ep);
 		break;
 	case IN_CLOSE: {
 		char reason[REASON_MAX + 32];
@@ -810,7 +888,12 @@ void lk_handle_data(struct ovl_links *ls, uint64_t now, const struct ovl_endpoin
 		l->next = NULL;
 		make_current(ls, l, s, now);
 	}
-	if (s == l->cur && !ovl_ep_eq(&l->ep, from)) {
+	/* Roaming: the peer's packets come from a new address. Only to an IP
+	 * endpoint (a peer still sending over the relay after we moved to a
+	 * direct path must not pull us back), and not on a probe, whose path
+	 * is proven only once it is answered. */
+	if (s == l->cur && !ovl_ep_eq(&l->ep, from) && ovl_ep_is_ip(from) && pt[0] != IN_PROBE &&
+	    pt[0] != IN_PROBE_ACK) {
 		char a[OVL_EP_STR_MAX], b[OVL_EP_STR_MAX];
 
 		ovl_ep_format(&l->ep, a);
@@ -922,9 +1005,11 @@ static uint64_t tick_link(struct ovl_links *ls, struct ovl_link *l, uint64_t now
 	 * per link. */
 	silent_at = l->ping_heard + ls->cfg.keepalive_ms + ls->cfg.keepalive_ms / 2;
 	early = l->ping_heard && l->ping_tx < silent_at; /* not acted on yet */
-	if (now + ls->cfg.keepalive_ms / 4 >= l->next_ping || (early && now >= silent_at)) {
-		if (ping_needed(ls, l, now))
+	if (l->kick || now + ls->cfg.keepalive_ms / 4 >= l->next_ping ||
+	    (early && now >= silent_at)) {
+		if (l->kick || ping_needed(ls, l, now))
 			send_ping(ls, l, now);
+		l->kick = false;
 		l->next_ping = now + ls->cfg.keepalive_ms;
 	}
 	next = min_u64(next, l->next_ping);
@@ -987,7 +1072,7 @@ int ovl_links_connect(struct ovl_links *ls, uint64_t now, const struct ovl_endpo
 {
 	int rc;
 
-	if (!ep || (ep->family != 4 && ep->family != 6))
+	if (!ep || (!ovl_ep_is_ip(ep) && ep->family != OVL_EP_RELAY))
 		return -EINVAL;
 	if (expect && ovl_links_find(ls, expect))
 		return 0;

@@ -34,8 +34,9 @@
  * header (IPv6 40 + UDP 8 + ours 16 + tag 16 + inner 1 = 81). Only tunnelled
  * packets (vnet) come near it; the overlay's and the DHT's own messages stay
  * within a 1280-byte path (docs/links.md "Sizes"). */
-#define OVL_LINK_MTU     1419
-#define OVL_DATAGRAM_MAX 1452 /* nothing larger is ever sent or accepted */
+#define OVL_LINK_MTU      1419
+#define OVL_DATAGRAM_MAX  1452 /* nothing larger is ever sent or accepted */
+#define OVL_LINK_OVERHEAD 33   /* a message's datagram is this much larger (header, type, tag) */
 
 struct ovl_links_config {
 	struct ovl_crypto *crypto; /* borrowed; outlives the engine */
@@ -113,6 +114,21 @@ uint64_t ovl_links_tick(struct ovl_links *ls, uint64_t now);
 int ovl_link_send(struct ovl_links *ls, struct ovl_link *l, uint64_t now, const uint8_t *msg,
                   size_t len);
 
+/*
+ * Path probing (ICE-style connectivity checks on an existing link): sends an
+ * authenticated PROBE on the link's current session to `to`, an endpoint the
+ * peer might be reachable at (a candidate from its connect-to-me). The peer
+ * answers from where it got it; the first answer, within a few seconds of the
+ * last probe, moves the link to the endpoint it came from: the path works
+ * both ways. Probes of one round share an id. 0, -EINVAL (to is not an IP
+ * endpoint), -ENOTCONN.
+ */
+int ovl_link_probe(struct ovl_links *ls, struct ovl_link *l, uint64_t now,
+                   const struct ovl_endpoint *to);
+/* Every link pings at once, whoever's turn it is: our address changed, and
+ * peers find us at the new one within a round trip (roaming). */
+void ovl_links_kick(struct ovl_links *ls, uint64_t now);
+
 /* Tells the peer and takes the link down (the down callback runs with reason). */
 void ovl_link_close(struct ovl_links *ls, struct ovl_link *l, uint64_t now, const char *reason);
 
@@ -147,6 +163,7 @@ struct ovl_links_stats {
 	uint64_t hs_started, hs_completed, hs_failed, hs_refused_member, cookies_sent;
 	uint64_t replays, rekeys, roams;
 	uint64_t close_repeats; /* CLOSE sent again to a peer still using a closed link */
+	uint64_t probes_sent, probe_moves; /* path probes, and links an answer moved */
 };
 void ovl_links_stats(const struct ovl_links *ls, struct ovl_links_stats *out);
 

@@ -71,6 +71,9 @@ int lk_hs_start(struct ovl_links *ls, uint64_t now, const struct ovl_endpoint *e
                 const struct cert_addr *expect, bool user_connect, struct ovl_link *rekey_of);
 uint64_t lk_hs_tick(struct ovl_links *ls, struct link_hs *h, uint64_t now);
 void lk_hs_destroy(struct ovl_links *ls, struct link_hs *h);
+/* A link to peer came up: our other attempts to reach it stop (the first path
+ * that answered is kept). */
+void lk_hs_abandon(struct ovl_links *ls, const struct cert_addr *peer);
 void lk_handle_init(struct ovl_links *ls, uint64_t now, const struct ovl_endpoint *from,
                     const uint8_t *buf, size_t len);
 void lk_handle_cookie(struct ovl_links *ls, uint64_t now, const struct ovl_endpoint *from,

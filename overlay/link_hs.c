@@ -188,6 +188,19 @@ void lk_hs_destroy(struct ovl_links *ls, struct link_hs *h)
 	free(h);
 }
 
+void lk_hs_abandon(struct ovl_links *ls, const struct cert_addr *peer)
+{
+	for (size_t i = 0; i < ls->n_hs; i++) {
+		struct link_hs *h = ls->hss[i];
+
+		/* Not one whose TLS finished (h->sess): the responder may
+		 * have installed that session already and would be stranded on it. */
+		if (!h->dead && h->initiator && h->user_connect && !h->rekey_of && !h->sess &&
+		    h->has_expect && ovl_addr_eq(&h->expect, peer))
+			h->dead = true; /* reaped when the call returns; not a failure */
+	}
+}
+
 static void hs_fail(struct ovl_links *ls, struct link_hs *h, const char *reason)
 {
 	char ep[OVL_EP_STR_MAX];

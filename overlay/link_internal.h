@@ -20,7 +20,9 @@ enum {
 	IN_PONG = 2,    /* u32 id, endpoint the ping came from */
 	IN_CONFIRM = 3, /* endpoint the initiator's flight came from: key confirmation */
 	IN_CLOSE = 4,   /* u8 len, reason */
-	IN_MSG = 16,    /* upper-layer message */
+	IN_PROBE = 5,   /* u32 id: is this path to the peer open? (sent to a candidate endpoint) */
+	IN_PROBE_ACK = 6, /* u32 id, endpoint the probe came from: it is, both ways */
+	IN_MSG = 16,      /* upper-layer message */
 };
 
 #define PROTO_VERSION     1
@@ -37,11 +39,13 @@ enum {
 #define REASON_MAX        96
 #define OLD_MAX           3    /* retired sessions a link keeps open */
 #define TOMB_REPEAT_MS    1000 /* a closed session repeats CLOSE at most this often */
+#define PROBE_WINDOW_MS   5000 /* a probe's answer counts this long after the last probe */
 
 _Static_assert(HS_INIT_MIN + 0 <= OVL_DATAGRAM_MAX, "INIT must fit a datagram");
 _Static_assert(HS_HDR + HS_FRAG_MAX <= OVL_DATAGRAM_MAX, "HS must fit a datagram");
 _Static_assert(DATA_HDR + 1 + OVL_LINK_MTU + OVL_AEAD_TAG_LEN <= OVL_DATAGRAM_MAX,
                "DATA must fit a datagram");
+_Static_assert(DATA_HDR + 1 + OVL_AEAD_TAG_LEN == OVL_LINK_OVERHEAD, "link overhead");
 
 struct link_hs;
 
@@ -104,6 +108,9 @@ struct ovl_link {
 	uint64_t ping_heard; /* when the peer's last PING arrived (0: never) */
 	uint64_t ping_tx;    /* when we last sent one */
 	uint32_t ping_id, srtt;
+	bool kick;            /* ping at the next tick, whoever's turn it is (ovl_links_kick) */
+	uint32_t probe_id;    /* the path probes out now (0: none); the first answer wins */
+	uint64_t probe_until; /* ... and until when an answer to them counts */
 	struct link_hs *rekey;
 	void *user;
 };

@@ -50,6 +50,9 @@ void ovl_node_config_default(struct ovl_node_config *cfg)
 	cfg->rejoin_ms = 600000;
 	cfg->retry_min_ms = 1000;
 	cfg->retry_max_ms = 30000;
+	cfg->relay_after_ms = 3000;
+	cfg->punch_retry_min_ms = 5000;
+	cfg->punch_retry_max_ms = 120000;
 }
 
 static void set_state(struct ovl_node *n, enum ovl_node_state s)
@@ -195,23 +198,31 @@ bool nd_fits_leafset(const struct ovl_node *n, const struct cert_addr *a)
 	return within_reach(n, a, 0);
 }
 
-size_t nd_candidates(const struct ovl_node *n, struct ovl_endpoint *out, size_t max)
+void ovl_node_nat(const struct ovl_node *n, struct ovl_nat_view *out)
 {
+	struct ovl_nat_obs obs[OVL_NAT_REFLEXIVE_MAX * 4];
 	size_t m = 0;
 
-	for (size_t i = 0; i < n->cfg.n_local && m < max; i++)
-		out[m++] = n->cfg.local[i];
-	/* Reflexive endpoints: what our peers see (the overlay as STUN). */
-	for (size_t i = 0; i < ovl_links_count(n->ls) && m < max; i++) {
-		const struct ovl_endpoint *o = ovl_link_observed(ovl_links_at(n->ls, i));
-		bool dup = o->family == 0;
+	/* What our peers see (the overlay as STUN): the newest links first, as
+	 * their mappings tell most about the NAT as it is now. */
+	for (size_t i = ovl_links_count(n->ls); i-- > 0 && m < sizeof(obs) / sizeof(obs[0]);) {
+		struct ovl_link *l = ovl_links_at(n->ls, i);
+		const struct nlink *x = ovl_link_user(l);
 
-		for (size_t j = 0; j < m && !dup; j++)
-			dup = ovl_ep_eq(&out[j], o);
-		if (!dup)
-			out[m++] = *o;
+		if (!ovl_ep_is_ip(ovl_link_observed(l)))
+			continue;
+		obs[m].ep = *ovl_link_observed(l);
+		obs[m++].since = x ? x->since : 0;
 	}
-	return m;
+	ovl_nat_assess(n->cfg.local, n->cfg.n_local, obs, m, out);
+}
+
+size_t nd_candidates(const struct ovl_node *n, struct ovl_endpoint *out, size_t max)
+{
+	struct ovl_nat_view v;
+
+	ovl_node_nat(n, &v);
+	return ovl_nat_candidates(n->cfg.local, n->cfg.n_local, &v, out, max);
 }
 
 void nd_connect(struct ovl_node *n, uint64_t now, const struct ovl_endpoint *ep,
@@ -219,46 +230,70 @@ void nd_connect(struct ovl_node *n, uint64_t now, const struct ovl_endpoint *ep,
 {
 	if (ovl_addr_eq(expect, &n->self.addr) || ovl_links_find(n->ls, expect))
 		return;
+	if (nd_punch_busy(n, expect))
+		return; /* node_punch.c tries every way it knows */
+	if (!ovl_ep_is_ip(ep)) {
+		/* The one who told us links to it through a relay: ask it. */
+		nd_punch_ask(n, now, expect, OVL_KIND_NEAR);
+		return;
+	}
 	if (ovl_links_count(n->ls) + ovl_links_pending(n->ls) >= n->cfg.links.max_links)
 		return;
 	ovl_links_connect(n->ls, now, ep, expect);
 }
 
+struct neighbours {
+	uint8_t m;
+	struct cert_addr a[NEIGH_MAX];
+	struct ovl_endpoint ep[NEIGH_MAX]; /* family 0: the sender's link to it is relayed */
+};
+
+static bool get_neighbours(struct wire_reader *r, struct neighbours *nb)
+{
+	nb->m = wire_get_u8(r);
+	if (nb->m > NEIGH_MAX)
+		return false;
+	for (uint8_t i = 0; i < nb->m; i++) {
+		wire_get_bytes(r, nb->a[i].b, CERT_ADDR_LEN);
+		ovl_ep_get_opt(r, &nb->ep[i]);
+	}
+	return wire_ok(r);
+}
+
+/* Link to those neighbours that belong in our leaf set. */
+static void link_neighbours(struct ovl_node *n, uint64_t now, const struct neighbours *nb)
+{
+	for (uint8_t i = 0; i < nb->m; i++)
+		if (nd_fits_leafset(n, &nb->a[i]))
+			nd_connect(n, now, &nb->ep[i], &nb->a[i]);
+}
+
 /* Entries {addr, endpoint}: link to those that belong in our leaf set. */
 void nd_handle_neighbours(struct ovl_node *n, uint64_t now, struct wire_reader *r)
 {
-	uint8_t m = wire_get_u8(r);
+	struct neighbours nb;
 
-	if (m > NEIGH_MAX)
-		return;
-	for (uint8_t i = 0; i < m; i++) {
-		struct cert_addr a;
-		struct ovl_endpoint ep;
-
-		wire_get_bytes(r, a.b, CERT_ADDR_LEN);
-		ovl_ep_get(r, &ep);
-		if (!wire_ok(r))
-			return;
-		if (nd_fits_leafset(n, &a))
-			nd_connect(n, now, &ep, &a);
-	}
+	if (get_neighbours(r, &nb) && wire_done(r))
+		link_neighbours(n, now, &nb);
 }
 
 void nd_handle_ctm_reply(struct ovl_node *n, uint64_t now, const struct cert_addr *src,
                          struct wire_reader *r)
 {
 	struct ovl_endpoint cand[OVL_CANDIDATES_MAX];
+	struct ovl_relay_offer offers[OVL_RELAY_OFFERS_MAX];
 	uint8_t kind = wire_get_u8(r), nc = wire_get_u8(r);
+	struct neighbours nb;
+	size_t no;
 
 	if (nc > OVL_CANDIDATES_MAX || kind >= OVL_KIND_MAX)
 		return;
 	for (uint8_t i = 0; i < nc; i++)
 		ovl_ep_get(r, &cand[i]);
-	if (!wire_ok(r))
+	if (!get_neighbours(r, &nb) || !nd_get_offers(r, offers, &no) || !wire_done(r))
 		return;
-	for (uint8_t i = 0; i < nc; i++)
-		nd_connect(n, now, &cand[i], src);
-	nd_handle_neighbours(n, now, r);
+	nd_punch_begin(n, now, src, kind, cand, nc, offers, no);
+	link_neighbours(n, now, &nb);
 }
 
 /* ---- links' events ----------------------------------------------------------- */
@@ -311,6 +346,9 @@ static void on_up(void *ctx, struct ovl_link *l)
 	x->since = n->now;
 	x->tag = OVL_KIND_FAR;
 	ovl_link_set_user(l, x);
+	if (!nd_relay_up(n, l))
+		return;
+	nd_punch_up(n, l);
 	for (size_t i = 0; i < SHORTCUT_WANT_MAX; i++)
 		if (n->want_sc[i].until > n->now &&
 		    ovl_addr_eq(&n->want_sc[i].addr, &ovl_link_peer(l)->addr)) {
@@ -344,6 +382,8 @@ static void on_down(void *ctx, struct ovl_link *l, const char *reason)
 
 	(void)reason;
 	n->links_gen++;
+	nd_relay_down(n, l);
+	nd_punch_down(n, l);
 	free(nl(l));
 	ovl_link_set_user(l, NULL);
 	/* Repair sooner than the next maintenance round. */
@@ -358,14 +398,20 @@ static void on_failed(void *ctx, const struct ovl_endpoint *ep, const struct cer
 	struct ovl_node *n = ctx;
 	char e[OVL_EP_STR_MAX];
 
-	(void)expect;
 	if (n->boot_busy && ovl_ep_eq(ep, &n->boot_ep)) {
 		ovl_ep_format(ep, e);
 		LOG(LOG_LVL_INFO, "bootstrap %s: %s", e, reason);
 		n->boot_busy = false;
 		n->boot_i++;
 		try_bootstrap(n, n->now);
+		return;
 	}
+	nd_punch_failed(n, ep, expect);
+	/* A neighbour-to-be we could not reach where another member saw it
+	 * (behind a NAT that maps per destination): ask it, and punch. */
+	if (expect && n->state == OVL_NODE_RUNNING && !ovl_links_find(n->ls, expect) &&
+	    !nd_punch_busy(n, expect) && nd_fits_leafset(n, expect))
+		nd_punch_ask(n, n->now, expect, OVL_KIND_NEAR);
 }
 
 /* A direct message: for the upper layer owning its protocol, from this
@@ -432,6 +478,14 @@ static void on_recv(void *ctx, struct ovl_link *l, const uint8_t *msg, size_t le
 	case NM_DIRECT:
 		handle_direct(n, l, msg, len);
 		break;
+	case NM_RELAY:
+	case NM_RELAYED:
+	case NM_RELAY_ERR:
+		nd_relay_handle(n, n->now, l, msg, len);
+		break;
+	case NM_PUNCH:
+		nd_punch_handle(n, n->now, l, msg, len);
+		break;
 	default:
 		LOG_RL(LOG_LVL_DEBUG, "unknown node message %u from %s", msg[0],
 		       ovl_link_peer(l)->name);
@@ -443,7 +497,10 @@ static void on_send(void *ctx, const struct ovl_endpoint *to, const uint8_t *buf
 {
 	struct ovl_node *n = ctx;
 
-	n->cb.send(n->cb.ctx, to, buf, len);
+	if (to->family == OVL_EP_RELAY)
+		nd_relay_send(n, n->now, to, buf, len);
+	else
+		n->cb.send(n->cb.ctx, to, buf, len);
 }
 
 static void on_random(void *ctx, void *buf, size_t len)
@@ -473,7 +530,8 @@ int ovl_node_new(const struct ovl_node_config *cfg, const struct ovl_node_cb *cb
 	    cfg->leaf_per_side > NEIGH_MAX / 2 || !cfg->maintain_ms || !cfg->rejoin_ms ||
 	    !cfg->retry_min_ms || cfg->retry_max_ms < cfg->retry_min_ms ||
 	    cfg->n_bootstrap > OVL_BOOTSTRAP_MAX || cfg->n_local > OVL_CANDIDATES_MAX ||
-	    cfg->max_links < 2 * cfg->leaf_per_side + 2)
+	    cfg->max_links < 2 * cfg->leaf_per_side + 2 || !cfg->relay_after_ms ||
+	    !cfg->punch_retry_min_ms || cfg->punch_retry_max_ms < cfg->punch_retry_min_ms)
 		return -EINVAL;
 	n = calloc(1, sizeof(*n));
 	if (!n)
@@ -484,6 +542,7 @@ int ovl_node_new(const struct ovl_node_config *cfg, const struct ovl_node_cb *cb
 		return -ENOMEM;
 	}
 	n->near->gen = UINT64_MAX;
+	n->punch_due = UINT64_MAX;
 	n->cfg = *cfg;
 	n->cfg.links.crypto = cfg->crypto;
 	n->cb = *cb;
@@ -657,7 +716,7 @@ static void trim(struct ovl_node *n, uint64_t now)
 		struct nlink *x = nl(l);
 		int b = nd_class(n, &ovl_link_peer(l)->addr);
 
-		if (!x || x->tag == OVL_KIND_SHORTCUT ||
+		if (!x || x->tag == OVL_KIND_SHORTCUT || x->relay_until > now ||
 		    now - x->since < 2ull * n->cfg.maintain_ms ||
 		    nd_is_near(n, &ovl_link_peer(l)->addr) || b < 0 ||
 		    have[b] <= n->cfg.far_per_class)
@@ -730,7 +789,7 @@ static void drop_leaf_links(struct ovl_node *n, uint64_t now, size_t n_near)
 			continue;
 		b = nd_class(n, &ovl_link_peer(l)->addr);
 		x->tag = OVL_KIND_FAR;
-		if (nd_is_near(n, &ovl_link_peer(l)->addr) || b < 0 ||
+		if (nd_is_near(n, &ovl_link_peer(l)->addr) || b < 0 || x->relay_until > now ||
 		    have[b] <= n->cfg.far_per_class)
 			continue;
 		have[b]--;
@@ -834,6 +893,8 @@ uint64_t ovl_node_tick(struct ovl_node *n, uint64_t now)
 			rejoin(n, now);
 		n->next_rejoin = now + jitter(n, n->cfg.rejoin_ms);
 	}
+	if (n->state == OVL_NODE_RUNNING)
+		next = min_u64(next, nd_punch_tick(n, now));
 	next = min_u64(next, ovl_links_tick(n->ls, now));
 	next = min_u64(next, n->next_maintain);
 	next = min_u64(next, n->next_rejoin);
@@ -948,7 +1009,10 @@ int ovl_node_connect_to(struct ovl_node *n, uint64_t now, const struct cert_addr
 		return 0;
 	if (kind == OVL_KIND_SHORTCUT)
 		nd_want_shortcut(n, now, dst);
-	return nd_send_ctm(n, now, NULL, dst, 0, kind);
+	if (nd_punch_busy(n, dst))
+		return 0; /* an attempt is under way (or resting after one failed) */
+	nd_punch_ask(n, now, dst, kind);
+	return 0;
 }
 
 size_t ovl_node_crl_updated(struct ovl_node *n, uint64_t now)
@@ -986,6 +1050,8 @@ int ovl_node_send_direct(struct ovl_node *n, uint64_t now, const struct cert_add
 	l = ovl_links_find(n->ls, peer);
 	if (!l)
 		return -ENOTCONN;
+	if (nd_is_relayed(l) && len + 2 > OVL_RELAYED_MTU)
+		return -EMSGSIZE;
 	n->buf[0] = NM_DIRECT;
 	n->buf[1] = proto;
 	memcpy(n->buf + 2, payload, len);
@@ -1063,8 +1129,47 @@ size_t ovl_node_links(const struct ovl_node *n, struct ovl_node_link *out, size_
 		o->endpoint = *ovl_link_endpoint(l);
 		o->rtt_ms = ovl_link_rtt_ms(l);
 		o->kind = link_kind(n, l);
+		o->relayed = nd_is_relayed(l);
+		memset(&o->relay, 0, sizeof(o->relay));
+		o->relay_name[0] = '\0';
+		if (o->relayed) {
+			struct ovl_link *r = nd_relay_link(n, l);
+
+			if (r) {
+				o->relay = ovl_link_peer(r)->addr;
+				memcpy(o->relay_name, ovl_link_peer(r)->name,
+				       sizeof(o->relay_name));
+				o->endpoint = *ovl_link_endpoint(r);
+			}
+		}
 	}
 	return cnt;
+}
+
+bool ovl_node_link_relayed(const struct ovl_node *n, const struct cert_addr *peer)
+{
+	struct ovl_link *l = ovl_links_find(n->ls, peer);
+
+	return l && nd_is_relayed(l);
+}
+
+void ovl_node_stats(const struct ovl_node *n, struct ovl_node_stats *out)
+{
+	*out = n->st;
+}
+
+void ovl_node_set_local(struct ovl_node *n, uint64_t now, const struct ovl_endpoint *local,
+                        size_t n_local)
+{
+	n->now = now;
+	if (n_local > OVL_CANDIDATES_MAX)
+		n_local = OVL_CANDIDATES_MAX;
+	if (n_local == n->cfg.n_local && !memcmp(local, n->cfg.local, n_local * sizeof(*local)))
+		return;
+	memcpy(n->cfg.local, local, n_local * sizeof(*local));
+	n->cfg.n_local = n_local;
+	LOG(LOG_LVL_INFO, "our addresses changed (%zu now): every link pings", n_local);
+	ovl_links_kick(n->ls, now);
 }
 
 bool ovl_node_neighbours(const struct ovl_node *n, struct cert_addr *pred, struct cert_addr *succ)

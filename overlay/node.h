@@ -25,6 +25,10 @@
 #define OVL_HOPS_MAX       64   /* hop limit of every routed message */
 #define OVL_ROUTE_MTU      1368 /* payload of a routed message: OVL_LINK_MTU - 51 */
 #define OVL_DIRECT_MTU     1417 /* payload of a direct message: OVL_LINK_MTU - 2 */
+/* Largest message a relayed link carries: its datagrams travel inside a
+ * relay header (21 bytes) in a link message to the relay. Routing keeps
+ * larger messages off relayed links; vnet's tunnelled packets fit. */
+#define OVL_RELAYED_MTU (OVL_LINK_MTU - 21 - OVL_LINK_OVERHEAD)
 
 /* Protocol numbers of routed payloads: < 16 are the overlay's own. */
 #define OVL_PROTO_USER 16
@@ -44,6 +48,13 @@ struct ovl_node_config {
 	uint32_t rejoin_ms;     /* CTM through a bootstrap, partition merge (600000 ±50 %) */
 	uint32_t retry_min_ms;  /* bootstrap retry backoff (1000 .. retry_max_ms) */
 	uint32_t retry_max_ms;  /* (30000) */
+	/* NAT traversal (docs/nat.md). No direct link this long after both sides
+	 * began punching: relay through a member both link to (3000). */
+	uint32_t relay_after_ms;
+	/* A relayed link probes for a direct path this long after it came up,
+	 * then backing off, doubling up to punch_retry_max_ms (5000, 120000). */
+	uint32_t punch_retry_min_ms;
+	uint32_t punch_retry_max_ms;
 };
 /* Fills defaults (keeps crypto, bootstrap and local). */
 void ovl_node_config_default(struct ovl_node_config *cfg);
@@ -199,14 +210,40 @@ struct ovl_node_link {
 	struct cert_addr addr;
 	char name[CERT_NAME_MAX + 1];
 	enum ovl_link_kind kind;
-	struct ovl_endpoint endpoint;
+	struct ovl_endpoint endpoint; /* where its datagrams go: the peer, or the relay */
 	uint32_t rtt_ms;
+	bool relayed; /* through the member relay / relay_name */
+	struct cert_addr relay;
+	char relay_name[CERT_NAME_MAX + 1];
 };
 /* Fills up to max entries; returns how many links there are. */
 size_t ovl_node_links(const struct ovl_node *n, struct ovl_node_link *out, size_t max);
 /* The linked peers closest to us clockwise (succ) and counter-clockwise
  * (pred); false if we have no link. */
 bool ovl_node_neighbours(const struct ovl_node *n, struct cert_addr *pred, struct cert_addr *succ);
+/* What we know of the NAT in front of us (nat.h). */
+struct ovl_nat_view;
+void ovl_node_nat(const struct ovl_node *n, struct ovl_nat_view *out);
+/* Is our link to peer relayed (true) or direct? false too if there is none. */
+bool ovl_node_link_relayed(const struct ovl_node *n, const struct cert_addr *peer);
+
+/* NAT traversal and relaying counters. */
+struct ovl_node_stats {
+	uint64_t relayed;       /* datagrams we relayed between two of our links */
+	uint64_t relay_drops;   /* ... refused: no link to the target, too large, a relayed link */
+	uint64_t punches;       /* hole-punching attempts started */
+	uint64_t punch_direct;  /* ... that ended in a direct link */
+	uint64_t punch_relayed; /* ... that fell back to a relayed link */
+	uint64_t probe_rounds;  /* relayed links that probed for a direct path */
+};
+void ovl_node_stats(const struct ovl_node *n, struct ovl_node_stats *out);
+
+/* Our own endpoints changed (an interface was re-addressed): they become
+ * our first candidates, and every link pings at once, so peers see us at the
+ * new address within a round trip. max OVL_CANDIDATES_MAX. */
+void ovl_node_set_local(struct ovl_node *n, uint64_t now, const struct ovl_endpoint *local,
+                        size_t n_local);
+
 /* The underlying link engine, for counters. Borrowed. */
 struct ovl_links *ovl_node_links_engine(struct ovl_node *n);
 

@@ -3,6 +3,7 @@
 #ifndef GVPN_OVERLAY_NODE_INTERNAL_H
 #define GVPN_OVERLAY_NODE_INTERNAL_H
 
+#include "nat.h"
 #include "node.h"
 #include "wire.h"
 
@@ -14,6 +15,10 @@ enum {
 	NM_LEAFSET_REP =
 	        4,     /* answer to a LEAFSET from a node we do not count as near; never answered */
 	NM_DIRECT = 5, /* u8 proto, payload: an upper layer's message to this very peer */
+	NM_RELAY = 6,  /* dst addr, datagram: relay this link datagram to dst, one of your links */
+	NM_RELAYED = 7,   /* src addr, datagram: a link datagram src asked us to relay to you */
+	NM_RELAY_ERR = 8, /* dst addr: I have no link to dst (any more) */
+	NM_PUNCH = 9,     /* u8 flags (1: answer), u8 n, endpoint[n]: probe my candidates */
 };
 
 /* Routed protocols below OVL_PROTO_USER. */
@@ -37,12 +42,59 @@ _Static_assert(2 + OVL_DIRECT_MTU <= OVL_LINK_MTU, "a direct message fits a link
 #define SHORTCUT_WANT_MAX 16        /* shortcut requests remembered until their link comes up */
 #define NEIGH_MAX         16        /* entries in a LEAFSET / LEAVE / CTM reply */
 #define CLASSES           (2 * 160) /* distance classes: 160 clockwise, 160 counter-clockwise */
+#define RELAY_HDR         (1 + CERT_ADDR_LEN)
+#define RELAY_DGRAM_MAX   (OVL_LINK_MTU - RELAY_HDR) /* a relayed datagram, at most */
+#define RELAY_SLOTS       64    /* (relay, peer) pairs we send relayed datagrams through */
+#define RELAY_HOLD_MS     60000 /* a link that relayed is kept out of trimming this long */
+#define RELAY_ERR_MS      1000  /* NM_RELAY_ERR to one link at most this often */
+#define PUNCH_MAX         32    /* peers with a hole-punching attempt in progress */
+#define PUNCH_PROBES      3     /* probes to each candidate in a probe round */
+_Static_assert(OVL_RELAYED_MTU + OVL_LINK_OVERHEAD == RELAY_DGRAM_MAX, "relayed sizes agree");
+
+/* A relay slot: the made-up endpoint {OVL_EP_RELAY, port = index} of a link
+ * (or handshake) whose datagrams go through `relay` to `peer`. */
+struct rslot {
+	bool used;
+	struct cert_addr relay, peer;
+	uint64_t last; /* last datagram either way */
+};
+
+/* A hole-punching attempt with one peer (docs/nat.md has the diagram). */
+enum punch_state {
+	PS_FREE,
+	PS_ASKED,      /* we sent a CTM; waiting for the reply with its candidates */
+	PS_PUNCHING,   /* both sides send handshakes to each other's candidates */
+	PS_RELAY_LINK, /* no common member to relay: linking to one of the peer's */
+	PS_RELAYING,   /* a relayed handshake runs, or the relayed link is up */
+	PS_PROBING,    /* the relayed link probes the peer's candidates for a direct path */
+	PS_RESTING,    /* gave up; no new attempt before the deadline */
+	PS_MAX,
+};
+
+struct punch {
+	enum punch_state state;
+	struct cert_addr peer;
+	enum ovl_link_kind kind;
+	struct ovl_endpoint cand[OVL_CANDIDATES_MAX];
+	size_t n_cand;
+	struct ovl_relay_offer offers[OVL_RELAY_OFFERS_MAX];
+	size_t n_offers;
+	uint32_t skip;     /* offers that failed as relays */
+	int relay;         /* the offer we relay through (-1: none yet) */
+	uint64_t started;  /* when the attempt began */
+	uint64_t deadline; /* the state's timeout */
+	uint64_t probe_at; /* PS_PROBING: the next probe; PS_RELAYING: the next probe round */
+	uint32_t retry_ms; /* the probe rounds' backoff */
+	uint8_t probes;    /* probes sent this round */
+};
 
 /* What the node keeps per link (ovl_link_user). */
 struct nlink {
 	struct ovl_link *link;
 	enum ovl_link_kind tag; /* LEAF (bootstrap), SHORTCUT, or FAR = no special role */
 	uint64_t since;
+	uint64_t relay_until;  /* relayed for us or for others lately: not trimmed before */
+	uint64_t relay_err_at; /* last NM_RELAY_ERR sent over it */
 };
 
 /* The leaf set: the leaf_per_side nearest linked peers on each side,
@@ -84,7 +136,12 @@ struct ovl_node {
 	} want_sc[SHORTCUT_WANT_MAX];
 	struct ovl_upper upper[OVL_UPPER_MAX];
 	size_t n_upper;
+	struct rslot slot[RELAY_SLOTS];
+	struct punch punch[PUNCH_MAX];
+	uint64_t punch_due; /* the earliest punch deadline (UINT64_MAX: none) */
+	struct ovl_node_stats st;
 	uint8_t buf[OVL_LINK_MTU];
+	uint8_t rbuf[OVL_LINK_MTU]; /* relay messages: built while buf may be in use */
 };
 
 /* node_route.c */
@@ -98,6 +155,48 @@ int nd_route_via(struct ovl_node *n, struct ovl_link *l, uint64_t now, const str
                  uint8_t flags, uint8_t proto, const uint8_t *payload, size_t len);
 int nd_send_ctm(struct ovl_node *n, uint64_t now, struct ovl_link *via, const struct cert_addr *dst,
                 uint8_t flags, enum ovl_link_kind kind);
+
+/* node_relay.c */
+/* Sends a datagram the link engine addressed to a relay slot. */
+void nd_relay_send(struct ovl_node *n, uint64_t now, const struct ovl_endpoint *to,
+                   const uint8_t *buf, size_t len);
+/* NM_RELAY, NM_RELAYED, NM_RELAY_ERR over link l. */
+void nd_relay_handle(struct ovl_node *n, uint64_t now, struct ovl_link *l, const uint8_t *msg,
+                     size_t len);
+bool nd_is_relayed(const struct ovl_link *l);
+/* The link to the member relaying l, or NULL (l direct, or the relay gone). */
+struct ovl_link *nd_relay_link(const struct ovl_node *n, const struct ovl_link *l);
+/* Starts a handshake with peer through our link to relay. 0 or -errno. */
+int nd_relay_connect(struct ovl_node *n, uint64_t now, const struct cert_addr *relay,
+                     const struct cert_addr *peer);
+/* Link events as they concern relaying; up returns false if it closed l. */
+bool nd_relay_up(struct ovl_node *n, struct ovl_link *l);
+void nd_relay_down(struct ovl_node *n, struct ovl_link *l);
+
+/* node_punch.c */
+/* Our direct links as relay offers, the lowest RTT first, `peer` left out. */
+size_t nd_offers(const struct ovl_node *n, const struct cert_addr *peer,
+                 struct ovl_relay_offer *out, size_t max);
+void nd_put_offers(struct wire_writer *w, const struct ovl_relay_offer *o, size_t n_o);
+/* Reads u8 m, m offers; false (and the reader's error) if malformed. */
+bool nd_get_offers(struct wire_reader *r, struct ovl_relay_offer *out, size_t *n_out);
+/* A CTM or its reply brought peer's candidates and offers: link to it,
+ * directly if the NATs let us, else through a relay. */
+void nd_punch_begin(struct ovl_node *n, uint64_t now, const struct cert_addr *peer,
+                    enum ovl_link_kind kind, const struct ovl_endpoint *cand, size_t n_cand,
+                    const struct ovl_relay_offer *offers, size_t n_offers);
+/* We want a link to peer and only know an address: ask it with a CTM. */
+void nd_punch_ask(struct ovl_node *n, uint64_t now, const struct cert_addr *peer,
+                  enum ovl_link_kind kind);
+bool nd_punch_busy(const struct ovl_node *n, const struct cert_addr *peer);
+void nd_punch_up(struct ovl_node *n, struct ovl_link *l);
+void nd_punch_down(struct ovl_node *n, struct ovl_link *l);
+void nd_punch_failed(struct ovl_node *n, const struct ovl_endpoint *ep,
+                     const struct cert_addr *expect);
+void nd_punch_handle(struct ovl_node *n, uint64_t now, struct ovl_link *l, const uint8_t *msg,
+                     size_t len);
+/* Runs what is due; returns the next deadline (UINT64_MAX: none). */
+uint64_t nd_punch_tick(struct ovl_node *n, uint64_t now);
 
 /* node.c */
 /* Remembers that a link to a, if it comes up soon, is a shortcut. */

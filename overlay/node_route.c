@@ -20,9 +20,11 @@
 
 /* The linked peer closest to dst, if closer than us; NULL if we are closest.
  * With RF_NOT_SRC, src is never chosen (a CTM to one's own address must end
- * at a neighbour, not back at the sender). */
+ * at a neighbour, not back at the sender). A message too big for a relayed
+ * link (`big`) takes only direct ones. */
 static struct ovl_link *next_hop(struct ovl_node *n, const struct cert_addr *dst,
-                                 const struct cert_addr *src, uint8_t flags, bool self_eligible)
+                                 const struct cert_addr *src, uint8_t flags, bool self_eligible,
+                                 bool big)
 {
 	struct ovl_link *best = NULL;
 	const struct cert_addr *best_addr = self_eligible ? &n->self.addr : NULL;
@@ -37,6 +39,8 @@ static struct ovl_link *next_hop(struct ovl_node *n, const struct cert_addr *dst
 		int c;
 
 		if ((flags & RF_NOT_SRC) && ovl_addr_eq(a, src))
+			continue;
+		if (big && nd_is_relayed(ovl_links_at(n->ls, i)))
 			continue;
 		ovl_addr_dist(dst, a, &d);
 		c = best_addr ? ovl_addr_cmp(&d, &best_d) : -1;
@@ -53,7 +57,7 @@ static struct ovl_link *next_hop(struct ovl_node *n, const struct cert_addr *dst
 /* The linked peer nearest to dst other than avoid (NULL: any), however far. */
 static struct ovl_link *next_hop_avoiding(struct ovl_node *n, const struct cert_addr *dst,
                                           const struct cert_addr *src, uint8_t flags,
-                                          struct ovl_link *avoid)
+                                          struct ovl_link *avoid, bool big)
 {
 	struct ovl_link *best = NULL;
 	struct cert_addr best_d, d;
@@ -62,7 +66,8 @@ static struct ovl_link *next_hop_avoiding(struct ovl_node *n, const struct cert_
 		struct ovl_link *l = ovl_links_at(n->ls, i);
 		const struct cert_addr *a = &ovl_links_addrs(n->ls)[i];
 
-		if (l == avoid || ((flags & RF_NOT_SRC) && ovl_addr_eq(a, src)))
+		if (l == avoid || ((flags & RF_NOT_SRC) && ovl_addr_eq(a, src)) ||
+		    (big && nd_is_relayed(l)))
 			continue;
 		ovl_addr_dist(dst, a, &d);
 		if (!best || ovl_addr_cmp(&d, &best_d) < 0) {
@@ -144,7 +149,10 @@ int nd_route(struct ovl_node *n, uint64_t now, const struct cert_addr *src,
 	bool originating = ovl_addr_eq(src, &n->self.addr);
 	bool self_ok = !(originating && (flags & RF_NOT_SRC));
 	struct ovl_link *from = n->route_from; /* only for this call, not for nested ones */
-	struct ovl_link *l = next_hop(n, dst, src, flags, self_ok);
+	size_t size =
+	        ROUTE_HDR + 2 + len + ((flags & RF_TRACE) ? 1 + (n_path + 1) * CERT_ADDR_LEN : 0);
+	bool big = size > OVL_RELAYED_MTU;
+	struct ovl_link *l = next_hop(n, dst, src, flags, self_ok, big);
 	struct cert_addr hop_path[OVL_HOPS_MAX];
 	size_t out_len;
 	int rc;
@@ -159,7 +167,7 @@ int nd_route(struct ovl_node *n, uint64_t now, const struct cert_addr *src,
 	 * node". So it cannot loop. */
 	if (!l && self_ok && !(flags & (RF_NEAREST | RF_DETOUR)) &&
 	    !ovl_addr_eq(dst, &n->self.addr)) {
-		l = next_hop_avoiding(n, dst, src, flags, from);
+		l = next_hop_avoiding(n, dst, src, flags, from, big);
 		if (l)
 			flags |= RF_DETOUR;
 	}
@@ -199,18 +207,24 @@ int nd_route_via(struct ovl_node *n, struct ovl_link *l, uint64_t now, const str
 	return rc < 0 ? rc : ovl_link_send(n->ls, l, now, n->buf, out_len);
 }
 
+/* Room for a relay offers list (nd_put_offers). */
+#define OFFERS_WIRE_MAX (1 + OVL_RELAY_OFFERS_MAX * (CERT_ADDR_LEN + OVL_EP_WIRE_V6 + 2))
+
 int nd_send_ctm(struct ovl_node *n, uint64_t now, struct ovl_link *via, const struct cert_addr *dst,
                 uint8_t flags, enum ovl_link_kind kind)
 {
-	uint8_t b[2 + OVL_CANDIDATES_MAX * OVL_EP_WIRE_V6];
+	uint8_t b[2 + OVL_CANDIDATES_MAX * OVL_EP_WIRE_V6 + OFFERS_WIRE_MAX];
 	struct ovl_endpoint cand[OVL_CANDIDATES_MAX];
+	struct ovl_relay_offer offers[OVL_RELAY_OFFERS_MAX];
 	struct wire_writer w = wire_writer(b, sizeof(b));
 	size_t nc = nd_candidates(n, cand, OVL_CANDIDATES_MAX);
+	size_t no = nd_offers(n, dst, offers, OVL_RELAY_OFFERS_MAX);
 
 	wire_put_u8(&w, (uint8_t)kind);
 	wire_put_u8(&w, (uint8_t)nc);
 	for (size_t i = 0; i < nc; i++)
 		ovl_ep_put(&w, &cand[i]);
+	nd_put_offers(&w, offers, no);
 	if (via)
 		return nd_route_via(n, via, now, dst, flags, RP_CTM, b, wire_len(&w));
 	return nd_route(n, now, &n->self.addr, dst, flags, 0, RP_CTM, ++n->next_id, NULL, 0, b,
@@ -224,21 +238,21 @@ static void handle_ctm(struct ovl_node *n, uint64_t now, const struct cert_addr 
 	uint8_t b[OVL_ROUTE_MTU];
 	struct wire_writer w = wire_writer(b, sizeof(b));
 	struct ovl_endpoint cand[OVL_CANDIDATES_MAX];
+	struct ovl_relay_offer offers[OVL_RELAY_OFFERS_MAX];
 	struct ovl_link *near[2 * NEIGH_MAX];
 	uint8_t kind = wire_get_u8(r), nc = wire_get_u8(r);
-	size_t nn, mine;
+	size_t nn, mine, no;
 
 	if (nc > OVL_CANDIDATES_MAX || kind >= OVL_KIND_MAX)
 		return;
 	for (uint8_t i = 0; i < nc; i++)
 		ovl_ep_get(r, &cand[i]);
-	if (!wire_done(r) || ovl_addr_eq(src, &n->self.addr))
+	if (!nd_get_offers(r, offers, &no) || !wire_done(r) || ovl_addr_eq(src, &n->self.addr))
 		return;
 	if (kind == OVL_KIND_SHORTCUT)
 		nd_want_shortcut(n, now, src);
 	/* Both sides connect at once: through NATs this is hole punching. */
-	for (uint8_t i = 0; i < nc; i++)
-		nd_connect(n, now, &cand[i], src);
+	nd_punch_begin(n, now, src, kind, cand, nc, offers, no);
 
 	mine = nd_candidates(n, cand, OVL_CANDIDATES_MAX);
 	wire_put_u8(&w, kind);
@@ -253,6 +267,8 @@ static void handle_ctm(struct ovl_node *n, uint64_t now, const struct cert_addr 
 		wire_put_bytes(&w, ovl_link_peer(near[i])->addr.b, CERT_ADDR_LEN);
 		ovl_ep_put(&w, ovl_link_endpoint(near[i]));
 	}
+	no = nd_offers(n, src, offers, OVL_RELAY_OFFERS_MAX);
+	nd_put_offers(&w, offers, no);
 	if (wire_wok(&w))
 		nd_route(n, now, &n->self.addr, src, 0, 0, RP_CTM_REP, ++n->next_id, NULL, 0, b,
 		         wire_len(&w));

@@ -176,6 +176,27 @@ void sim_link_counts(const struct sim *s, double *mean, size_t *max)
 	*max = hi;
 }
 
+void sim_link_paths(const struct sim *s, size_t *total, size_t *relayed)
+{
+	*total = *relayed = 0;
+	for (size_t i = 0; i < sim_nodes(s); i++) {
+		const struct ovl_node *n = sim_node_c(s, i);
+		struct ovl_node_link *ls;
+		size_t k, got;
+
+		if (!n || (k = ovl_node_links(n, NULL, 0)) == 0)
+			continue;
+		ls = calloc(k, sizeof(*ls));
+		if (!ls)
+			continue;
+		got = ovl_node_links(n, ls, k);
+		for (size_t j = 0; j < got && j < k; j++)
+			*relayed += ls[j].relayed;
+		*total += got < k ? got : k;
+		free(ls);
+	}
+}
+
 /* ---- lookups ---------------------------------------------------------------------- */
 
 #define LOOKUP_MAGIC 0x47534c4bu /* "GSLK" */

@@ -51,6 +51,8 @@ bool sim_ring_consistent(struct sim_ring *r, const struct sim *s);
 
 /* Links per live node (ovl_node_links). */
 void sim_link_counts(const struct sim *s, double *mean, size_t *max);
+/* Links in all (each counted at both ends) and how many of them are relayed. */
+void sim_link_paths(const struct sim *s, size_t *total, size_t *relayed);
 
 /* A live node chosen at random (SIZE_MAX if none). */
 size_t sim_random_live(struct sim *s);

@@ -91,6 +91,7 @@ static int phase(struct sim *s, struct sim_ring *ring, const struct sim_params *
 	m->wrong = sim_ring_wrong(ring, s);
 	m->consistent = m->wrong == 0;
 	sim_link_counts(s, &m->links_mean, &m->links_max);
+	sim_link_paths(s, &m->links_total, &m->links_relayed);
 	sim_lookup_opts_default(&lo);
 	lo.count = p->lookups;
 	lo.retries = p->lookup_retries;
@@ -128,6 +129,26 @@ static size_t churn(struct sim *s, double f)
 	}
 	free(idx);
 	return killed;
+}
+
+/* Every node but the bootstraps draws its NAT from the run's fractions. */
+static void assign_nats(struct sim *s, const struct sim_params *p, const struct sim_config *cfg)
+{
+	for (size_t i = 0; i < sim_nodes(s); i++) {
+		double u = (double)(sim_rand(s) >> 11) / 9007199254740992.0; /* [0, 1) */
+		bool boot = false;
+
+		for (size_t b = 0; b < cfg->n_bootstrap; b++)
+			boot |= cfg->bootstrap[b] == i;
+		if (boot)
+			continue;
+		if (u < p->nat_cone)
+			sim_set_nat(s, i, SIM_NAT_CONE);
+		else if (u < p->nat_cone + p->nat_symmetric)
+			sim_set_nat(s, i, SIM_NAT_SYMMETRIC);
+		else if (u < p->nat_cone + p->nat_symmetric + p->nat_sequential)
+			sim_set_nat(s, i, SIM_NAT_SEQUENTIAL);
+	}
 }
 
 /* Starts node i, with a DHT engine if the run has one. */
@@ -222,10 +243,14 @@ int sim_scenario_run(const struct sim_params *p, struct sim_report *out)
 	/* A node must see a key's whole replica set among its near neighbours. */
 	if (dht && cfg.node.leaf_per_side + 1 < p->dht.replicas)
 		cfg.node.leaf_per_side = p->dht.replicas - 1;
+	if (p->nat_cone < 0 || p->nat_symmetric < 0 || p->nat_sequential < 0 ||
+	    p->nat_cone + p->nat_symmetric + p->nat_sequential > 1.0)
+		return -EINVAL;
 	err = sim_new(&cfg, &s);
 	if (err < 0)
 		return err;
 	sim_ring_init(&ring);
+	assign_nats(s, p, &cfg);
 	if (dht) {
 		keys = calloc(p->dht_keys, sizeof(*keys));
 		err = keys ? sim_dht_init(&sd, s, &p->dht) : -ENOMEM;
@@ -293,7 +318,8 @@ static void measure_json(FILE *f, const struct sim_measure *m)
 	        m->lookups.count ? (double)m->lookups.first_try / (double)m->lookups.count : 1.0);
 	fprintf(f, "\"hops_mean\":%.3f,\"hops_p99\":%u,\"hops_max\":%u,", m->lookups.hops_mean,
 	        m->lookups.hops_p99, m->lookups.hops_max);
-	fprintf(f, "\"links_mean\":%.3f,\"links_max\":%zu,", m->links_mean, m->links_max);
+	fprintf(f, "\"links_mean\":%.3f,\"links_max\":%zu,\"links_relayed\":%zu,", m->links_mean,
+	        m->links_max, m->links_relayed);
 	fprintf(f,
 	        "\"virtual_seconds\":%.3f,\"wall_seconds\":%.3f,\"cpu_seconds\":%.3f,"
 	        "\"peak_rss_mb\":%.1f",
@@ -436,7 +462,8 @@ static void measure_text(FILE *f, const char *title, const struct sim_measure *m
 	        l->lost);
 	fprintf(f, "  hops              mean %.2f, p99 %u, max %u\n", l->hops_mean, l->hops_p99,
 	        l->hops_max);
-	fprintf(f, "  links per node    mean %.1f, max %zu\n", m->links_mean, m->links_max);
+	fprintf(f, "  links per node    mean %.1f, max %zu; %zu of %zu link ends relayed\n",
+	        m->links_mean, m->links_max, m->links_relayed, m->links_total);
 	fprintf(f,
 	        "  time              %.1f virtual s, %.1f wall s (%.1f CPU s), peak RSS %.0f MiB\n",
 	        m->virtual_seconds, m->wall_seconds, m->cpu_seconds, m->peak_rss_mb);

@@ -41,6 +41,9 @@ struct sim_params {
 	uint32_t dht_settle_ms;    /* upkeep after a join or churn, before reading (60 s) */
 	size_t dht_race;           /* nodes racing to create one key (0: no race) */
 	size_t dht_join;           /* nodes started once the keys are stored (0: none) */
+	/* Fractions of the nodes, bootstraps excepted, behind a NAT router of
+	 * their own: cone, symmetric (random ports), sequential symmetric. */
+	double nat_cone, nat_symmetric, nat_sequential;
 	/* The simulation's configuration (node template, loss, bootstrap); the
 	 * seed and node count above override its own. */
 	struct sim_config sim;
@@ -56,6 +59,7 @@ struct sim_measure {
 	struct sim_lookup_stats lookups;
 	double links_mean;
 	size_t links_max;
+	size_t links_total, links_relayed; /* both ends counted */
 	/* Since the start of the run, at the end of this measurement. */
 	double virtual_seconds, wall_seconds, cpu_seconds, peak_rss_mb;
 };

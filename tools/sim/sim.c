@@ -18,7 +18,7 @@ enum ev_kind {
 };
 
 struct dgram {
-	struct ovl_endpoint from;
+	struct ovl_endpoint from, to;
 	uint32_t dst;
 	uint16_t len;
 	uint8_t buf[];
@@ -38,8 +38,23 @@ enum node_state {
 	NODE_DEAD,
 };
 
+/* A NAT router's mapping: datagrams to dst leave from our public port. */
+struct natmap {
+	struct ovl_endpoint dst;
+	uint16_t port;
+	uint64_t last;
+};
+
+struct simnat {
+	enum sim_nat_type type;
+	uint16_t next_port; /* SIM_NAT_SEQUENTIAL */
+	struct natmap *m;
+	size_t n, cap;
+};
+
 struct simnode {
 	struct sim *s;
+	struct simnat *nat; /* NULL: public */
 	uint32_t idx;
 	uint8_t state;
 	uint32_t gen;
@@ -195,13 +210,125 @@ size_t sim_node_of(const struct sim *s, const struct ovl_endpoint *ep)
 {
 	uint32_t v;
 
-	if (ep->family != 4 || ep->port != SIM_PORT || ep->addr[0] != 198 ||
-	    (ep->addr[1] != 18 && ep->addr[1] != 19))
+	if (ep->family != 4 || ep->addr[0] != 198 || (ep->addr[1] != 18 && ep->addr[1] != 19))
 		return SIZE_MAX;
 	v = (uint32_t)(ep->addr[1] - 18) << 16 | (uint32_t)ep->addr[2] << 8 | ep->addr[3];
 	if (v == 0 || v > s->n)
 		return SIZE_MAX;
+	/* A NAT router answers on any of its ports; a public node on one. */
+	if (ep->port != SIM_PORT && !s->nodes[v - 1].nat)
+		return SIZE_MAX;
 	return v - 1;
+}
+
+/* ---- NAT routers ------------------------------------------------------------- */
+
+static struct ovl_endpoint private_ep(size_t i)
+{
+	struct ovl_endpoint ep = {.family = 4, .port = SIM_PORT};
+	uint32_t v = (uint32_t)i + 1;
+
+	ep.addr[0] = 10;
+	ep.addr[1] = (uint8_t)(v >> 16);
+	ep.addr[2] = (uint8_t)(v >> 8);
+	ep.addr[3] = (uint8_t)v;
+	return ep;
+}
+
+int sim_set_nat(struct sim *s, size_t i, enum sim_nat_type t)
+{
+	struct simnode *sn;
+
+	if (i >= s->n || (unsigned)t >= SIM_NAT_TYPE_MAX)
+		return -EINVAL;
+	sn = &s->nodes[i];
+	if (sn->state != NODE_NEW)
+		return -EALREADY;
+	if (sn->nat) {
+		free(sn->nat->m);
+		free(sn->nat);
+		sn->nat = NULL;
+	}
+	if (t == SIM_NAT_NONE)
+		return 0;
+	sn->nat = calloc(1, sizeof(*sn->nat));
+	if (!sn->nat)
+		return -ENOMEM;
+	sn->nat->type = t;
+	sn->nat->next_port = (uint16_t)(20000 + sim_rand_below(s, 20000));
+	return 0;
+}
+
+enum sim_nat_type sim_nat(const struct sim *s, size_t i)
+{
+	return i < s->n && s->nodes[i].nat ? s->nodes[i].nat->type : SIM_NAT_NONE;
+}
+
+static bool port_taken(const struct simnat *nt, uint16_t port)
+{
+	for (size_t k = 0; k < nt->n; k++)
+		if (nt->m[k].port == port)
+			return true;
+	return false;
+}
+
+/* The public port a datagram from sn to `to` leaves from (a mapping made if
+ * need be). */
+static uint16_t nat_out(struct sim *s, struct simnode *sn, const struct ovl_endpoint *to)
+{
+	struct simnat *nt = sn->nat;
+	struct natmap *m = NULL;
+	uint16_t port = SIM_PORT;
+
+	for (size_t k = 0; k < nt->n && !m; k++)
+		if (ovl_ep_eq(&nt->m[k].dst, to))
+			m = &nt->m[k];
+	if (m && s->now - m->last > SIM_NAT_TIMEOUT_MS) {
+		*m = nt->m[--nt->n]; /* expired: a new mapping, maybe a new port */
+		m = NULL;
+	}
+	if (m) {
+		m->last = s->now;
+		return m->port;
+	}
+	if (nt->type == SIM_NAT_SYMMETRIC) {
+		do
+			port = (uint16_t)(1024 + sim_rand_below(s, 65536 - 1024));
+		while (port_taken(nt, port));
+	} else if (nt->type == SIM_NAT_SEQUENTIAL) {
+		do
+			port = nt->next_port = nt->next_port >= 65535 ? 1024 : nt->next_port + 1;
+		while (port_taken(nt, port));
+	}
+	if (nt->n == nt->cap) {
+		size_t cap = nt->cap ? 2 * nt->cap : 16;
+		struct natmap *q = realloc(nt->m, cap * sizeof(*q));
+
+		if (!q) {
+			fprintf(stderr, "groupvpn-sim: out of memory (NAT table)\n");
+			abort();
+		}
+		nt->m = q;
+		nt->cap = cap;
+	}
+	nt->m[nt->n++] = (struct natmap){.dst = *to, .port = port, .last = s->now};
+	return port;
+}
+
+/* May a datagram from `from` to our public `to` pass our router? Answers only. */
+static bool nat_in(struct sim *s, struct simnode *sn, const struct ovl_endpoint *from,
+                   const struct ovl_endpoint *to)
+{
+	for (size_t k = 0; k < sn->nat->n; k++) {
+		struct natmap *m = &sn->nat->m[k];
+
+		if (m->port == to->port && ovl_ep_eq(&m->dst, from) &&
+		    s->now - m->last <= SIM_NAT_TIMEOUT_MS) {
+			m->last = s->now;
+			return true;
+		}
+	}
+	return false;
 }
 
 static uint64_t delay_ms(const struct sim *s, size_t a, size_t b)
@@ -243,6 +370,9 @@ static void cb_send(void *ctx, const struct ovl_endpoint *to, const uint8_t *buf
 		abort();
 	}
 	d->from = sn->ep;
+	if (sn->nat)
+		d->from.port = nat_out(s, sn, to);
+	d->to = *to;
 	d->dst = (uint32_t)dst;
 	d->len = (uint16_t)len;
 	memcpy(d->buf, buf, len);
@@ -351,7 +481,9 @@ static void run_event(struct sim *s, struct event *ev)
 		return;
 	}
 	sn = &s->nodes[ev->d->dst];
-	if (sn->state == NODE_LIVE) {
+	if (sn->state == NODE_LIVE && sn->nat && !nat_in(s, sn, &ev->d->from, &ev->d->to)) {
+		s->st.lost_nat++;
+	} else if (sn->state == NODE_LIVE) {
 		s->st.delivered++;
 		ovl_node_input(sn->node, s->now, &ev->d->from, ev->d->buf, ev->d->len);
 		tick_node(s, sn);
@@ -457,9 +589,13 @@ void sim_free(struct sim *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->n; i++)
+	for (size_t i = 0; i < s->n; i++) {
 		if (s->nodes[i].state == NODE_LIVE)
 			node_destroy(&s->nodes[i]);
+		if (s->nodes[i].nat)
+			free(s->nodes[i].nat->m);
+		free(s->nodes[i].nat);
+	}
 	for (size_t i = 0; i < s->heap_n; i++)
 		if (s->heap[i].kind == EV_DELIVER)
 			free(s->heap[i].d);
@@ -504,7 +640,7 @@ int sim_start(struct sim *s, size_t i)
 	for (size_t b = 0; b < s->cfg.n_bootstrap; b++)
 		if (s->cfg.bootstrap[b] < s->n)
 			cfg.bootstrap[cfg.n_bootstrap++] = ep_of(s->cfg.bootstrap[b]);
-	cfg.local[0] = sn->ep;
+	cfg.local[0] = sn->nat ? private_ep(i) : sn->ep;
 	cfg.n_local = 1;
 	cb.ctx = sn;
 	rc = ovl_node_new(&cfg, &cb, &sn->node);

@@ -14,6 +14,13 @@
  *
  * Network: node i owns endpoint 198.18.0.0 + (i + 1) port 7000 (a label:
  * nothing touches a socket) and random 2-D coordinates in the unit square.
+ * A node may sit behind a NAT router of its own (sim_set_nat): its own
+ * endpoint is then 10.x.y.z:7000, which nobody else reaches, and the router
+ * maps its datagrams onto the public address 198.18.0.0 + (i + 1) — one port
+ * for every destination (cone, port-preserving), or a new port per
+ * destination (symmetric: random ports; sequential: each the last plus one).
+ * Inbound datagrams pass only as answers: to a mapping's port, from the very
+ * endpoint it was made for, within SIM_NAT_TIMEOUT_MS of its last use.
  * One-way delay = 2 ms + 60 ms * distance / sqrt(2); a fixed fraction is
  * lost at random; a drop rule may refuse any (source, destination) pair;
  * datagrams to a dead, unstarted or unknown endpoint vanish.
@@ -41,6 +48,15 @@
 #define SIM_DELAY_BASE_MS  2
 #define SIM_DELAY_RANGE_MS 60
 #define SIM_NAMESPACE      "sim"
+#define SIM_NAT_TIMEOUT_MS 120000 /* an idle NAT mapping is forgotten after this */
+
+enum sim_nat_type {
+	SIM_NAT_NONE,       /* public */
+	SIM_NAT_CONE,       /* one mapping, port kept, for every destination */
+	SIM_NAT_SYMMETRIC,  /* a random port per destination */
+	SIM_NAT_SEQUENTIAL, /* a new port per destination, each the previous one plus one */
+	SIM_NAT_TYPE_MAX,
+};
 
 struct sim;
 
@@ -79,6 +95,7 @@ struct sim_config {
 /* Counters; a run's pure function of the seed, like everything else. */
 struct sim_stats {
 	uint64_t sent, delivered, lost_random, lost_rule, lost_dark;
+	uint64_t lost_nat; /* unsolicited at a NAT router: no mapping for it */
 	uint64_t events, ticks;
 	uint64_t tick_past; /* ovl_node_tick returned a deadline <= now (an engine fault) */
 	uint64_t log_lines[4];
@@ -120,6 +137,11 @@ uint64_t sim_rand_below(struct sim *s, uint64_t n);
 void sim_rand_fill(struct sim *s, void *buf, size_t len);
 /* The nodes' wall clock: SIM_WALL_EPOCH + virtual seconds. */
 time_t sim_wall(const struct sim *s);
+
+/* Puts node i, not started yet, behind a NAT router of type t. 0, -EINVAL,
+ * -EALREADY (started), -ENOMEM. */
+int sim_set_nat(struct sim *s, size_t i, enum sim_nat_type t);
+enum sim_nat_type sim_nat(const struct sim *s, size_t i);
 
 /* Creates and starts node i now. 0, -EALREADY (was started), -EINVAL, or the
  * engine's error. */
