@@ -52,7 +52,9 @@ static void usage(FILE *f)
 	        "--log-level LEVEL    error, warn, info (default) or debug; logs go to stderr\n"
 	        "--tuning KEY=MS      protocol timers in milliseconds, for tests and labs:\n"
 	        "                     keepalive_ms, dead_ms, hs_timeout_ms (links);\n"
-	        "                     maintain_ms, rejoin_ms, retry_min_ms, retry_max_ms (ring)\n"
+	        "                     maintain_ms, rejoin_ms, retry_min_ms, retry_max_ms (ring);\n"
+	        "                     relay_after_ms, punch_retry_min_ms, punch_retry_max_ms "
+	        "(NAT)\n"
 	        "\n"
 	        "SIGTERM or SIGINT: leave the ring gracefully and exit 0.\n",
 	        prog, OVL_RT_DEFAULT_LISTEN, CTL_DEFAULT_DIR);
@@ -125,10 +127,8 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			if (!ovl_runtime_tuning(&cfg.node, optarg))
-				return cli_usage_error("--tuning '%s': want KEY=MS with KEY one of "
-				                       "keepalive_ms, dead_ms, hs_timeout_ms, "
-				                       "maintain_ms, rejoin_ms, retry_min_ms, "
-				                       "retry_max_ms and MS in 1..%lu",
+				return cli_usage_error("--tuning '%s': want KEY=MS with KEY one "
+				                       "of " OVL_RT_TUNING_KEYS " and MS in 1..%lu",
 				                       optarg, 86400000UL);
 			break;
 		case 'h':
@@ -144,6 +144,9 @@ int main(int argc, char **argv)
 		return cli_usage_error("-c BUNDLE is required");
 	if (cfg.node.retry_min_ms > cfg.node.retry_max_ms)
 		return cli_usage_error("--tuning: retry_min_ms must not exceed retry_max_ms");
+	if (cfg.node.punch_retry_min_ms > cfg.node.punch_retry_max_ms)
+		return cli_usage_error(
+		        "--tuning: punch_retry_min_ms must not exceed punch_retry_max_ms");
 	if (cfg.node.links.dead_ms <= cfg.node.links.keepalive_ms)
 		return cli_usage_error("--tuning: dead_ms must exceed keepalive_ms");
 	log_set_level(level);

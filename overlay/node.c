@@ -348,6 +348,8 @@ static void on_up(void *ctx, struct ovl_link *l)
 	ovl_link_set_user(l, x);
 	if (!nd_relay_up(n, l))
 		return;
+	if (!nd_is_relayed(l))
+		x->direct_since = n->now;
 	nd_punch_up(n, l);
 	for (size_t i = 0; i < SHORTCUT_WANT_MAX; i++)
 		if (n->want_sc[i].until > n->now &&
@@ -1085,6 +1087,14 @@ uint64_t ovl_node_link_since(const struct ovl_node *n, const struct cert_addr *p
 	struct nlink *x = l ? nl(l) : NULL;
 
 	return x ? x->since : 0;
+}
+
+uint64_t ovl_node_direct_since(const struct ovl_node *n, const struct cert_addr *peer)
+{
+	struct ovl_link *l = ovl_links_find(n->ls, peer);
+	struct nlink *x = l ? nl(l) : NULL;
+
+	return x && !nd_is_relayed(l) ? x->direct_since : 0;
 }
 
 bool ovl_node_close_shortcut(struct ovl_node *n, uint64_t now, const struct cert_addr *peer,

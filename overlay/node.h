@@ -156,6 +156,9 @@ bool ovl_node_linked(const struct ovl_node *n, const struct cert_addr *peer,
                      enum ovl_link_kind *kind);
 /* When our link to peer came up (node clock, ms); 0 if there is none. */
 uint64_t ovl_node_link_since(const struct ovl_node *n, const struct cert_addr *peer);
+/* When our link to peer went onto a direct path (came up direct, or moved
+ * off its relay); 0 if there is no link or it is relayed. */
+uint64_t ovl_node_direct_since(const struct ovl_node *n, const struct cert_addr *peer);
 /* Closes our link to peer if it is a shortcut (and not also a ring
  * neighbour); true if it closed one. For idle shortcuts. */
 bool ovl_node_close_shortcut(struct ovl_node *n, uint64_t now, const struct cert_addr *peer,

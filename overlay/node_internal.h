@@ -93,6 +93,7 @@ struct nlink {
 	struct ovl_link *link;
 	enum ovl_link_kind tag; /* LEAF (bootstrap), SHORTCUT, or FAR = no special role */
 	uint64_t since;
+	uint64_t direct_since; /* when it last went onto a direct path (0: relayed) */
 	uint64_t relay_until;  /* relayed for us or for others lately: not trimmed before */
 	uint64_t relay_err_at; /* last NM_RELAY_ERR sent over it */
 };

@@ -90,6 +90,15 @@ static void done(struct ovl_node *n, struct punch *p)
 	set_state(n, p, PS_FREE, UINT64_MAX);
 }
 
+/* The link to p's peer is on a direct path now (it was relayed). */
+static void went_direct(struct ovl_node *n, struct ovl_link *l)
+{
+	struct nlink *x = ovl_link_user(l);
+
+	if (x && !x->direct_since)
+		x->direct_since = n->now;
+}
+
 bool nd_punch_busy(const struct ovl_node *n, const struct cert_addr *peer)
 {
 	return find_i(n, peer) >= 0;
@@ -448,6 +457,7 @@ static uint64_t tick_one(struct ovl_node *n, uint64_t now, struct punch *p)
 		break;
 	case PS_RELAYING:
 		if (l && !nd_is_relayed(l)) {
+			went_direct(n, l);
 			done(n, p);
 		} else if (!l && now >= p->deadline) {
 			if (p->relay >= 0)
@@ -468,6 +478,7 @@ static uint64_t tick_one(struct ovl_node *n, uint64_t now, struct punch *p)
 			LOG(LOG_LVL_INFO, "relayed link to %s went direct (%s)", who,
 			    ovl_link_peer(l)->name);
 			n->st.punch_direct++;
+			went_direct(n, l);
 			done(n, p);
 			break;
 		}

@@ -17,11 +17,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+
 #include <event2/event.h>
 #include <openssl/rand.h>
 
 #include "control.h"
 #include "log.h"
+#include "nat.h"
 
 #define RT_LEAVE_FLUSH_MS 500        /* ovl_runtime_leave waits at most this for socket space */
 #define RT_TIMER_MAX_MS   3600000ULL /* re-check at least hourly, whatever the engine says */
@@ -45,6 +49,11 @@ struct ovl_runtime {
 	struct ovl_node *node;
 	struct event *read_ev;
 	struct event *timer;
+	int nl_fd; /* netlink: our interface addresses changed (-1: not watched) */
+	/* The group's virtual network: addresses in it are the VPN's own (our
+	 * TUN device), never an underlay candidate. */
+	struct cert_network vnet;
+	struct event *nl_ev;
 	bool started, leaving, left;
 	uint64_t flush_deadline; /* while leaving */
 	struct ovl_runtime_stats st;
@@ -479,10 +488,23 @@ static bool ip6_offered(const struct ovl_endpoint *ep)
 	       !IN6_IS_ADDR_MULTICAST(&a) && !IN6_IS_ADDR_V4MAPPED(&a);
 }
 
+static bool in_vnet(const struct ovl_runtime *rt, const struct ovl_endpoint *ep)
+{
+	uint32_t a, mask;
+
+	if (ep->family != 4 || rt->vnet.prefix == 0)
+		return false;
+	a = (uint32_t)ep->addr[0] << 24 | (uint32_t)ep->addr[1] << 16 | (uint32_t)ep->addr[2] << 8 |
+	    ep->addr[3];
+	mask = rt->vnet.prefix >= 32 ? UINT32_MAX : ~(UINT32_MAX >> rt->vnet.prefix);
+	return (a & mask) == (rt->vnet.addr & mask);
+}
+
 /* Up, non-loopback interface addresses of family af (AF_INET or AF_INET6)
- * with the bound port, added to out[*n..max). */
-static void if_endpoints(const struct ifaddrs *ifs, int af, uint16_t port, struct ovl_endpoint *out,
-                         size_t *n, size_t max)
+ * with the bound port, added to out[*n..max); none inside the group's own
+ * virtual network (a peer would send to it through its own tunnel). */
+static void if_endpoints(const struct ovl_runtime *rt, const struct ifaddrs *ifs, int af,
+                         uint16_t port, struct ovl_endpoint *out, size_t *n, size_t max)
 {
 	for (const struct ifaddrs *i = ifs; i && *n < max; i = i->ifa_next) {
 		struct ovl_endpoint ep;
@@ -492,6 +514,8 @@ static void if_endpoints(const struct ifaddrs *ifs, int af, uint16_t port, struc
 			continue;
 		if (af == AF_INET6 && !ip6_offered(&ep))
 			continue; /* link-local would need a scope; ::1 is nobody else's */
+		if (in_vnet(rt, &ep))
+			continue;
 		ep.port = port;
 		if (!ep_in(&ep, out, *n))
 			out[(*n)++] = ep;
@@ -512,9 +536,9 @@ static size_t local_endpoints(const struct ovl_runtime *rt, struct ovl_endpoint 
 	}
 	if (getifaddrs(&ifs) == 0) {
 		if (rt_can4(rt))
-			if_endpoints(ifs, AF_INET, rt->bound.port, out, &n, max);
+			if_endpoints(rt, ifs, AF_INET, rt->bound.port, out, &n, max);
 		if (rt_can6(rt))
-			if_endpoints(ifs, AF_INET6, rt->bound.port, out, &n,
+			if_endpoints(rt, ifs, AF_INET6, rt->bound.port, out, &n,
 			             n + RT_LOCAL6_MAX < max ? n + RT_LOCAL6_MAX : max);
 		freeifaddrs(ifs);
 	} else {
@@ -622,6 +646,52 @@ static void resolve_one(const struct ovl_runtime *rt, const char *entry,
 	freeaddrinfo(res);
 }
 
+/* ---- roaming: our addresses change --------------------------------------------- */
+
+/* An address came or went: our candidates follow, and every link pings from
+ * the new address at once, so peers move there (links.md, roaming). The
+ * messages themselves are not parsed: any of them means "look again". */
+static void netlink_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ovl_runtime *rt = arg;
+	struct ovl_endpoint eps[OVL_CANDIDATES_MAX];
+	uint8_t buf[8192];
+	size_t n;
+	int drained = 0;
+
+	(void)what;
+	while (drained < 64 && (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0 || errno == ENOBUFS))
+		drained++;
+	if (!rt->started || rt->left)
+		return;
+	n = local_endpoints(rt, eps, OVL_CANDIDATES_MAX);
+	ovl_node_set_local(rt->node, ovl_runtime_now(), eps, n);
+	ovl_runtime_kick(rt);
+}
+
+/* Watches interface addresses when the socket listens on a wildcard (a
+ * socket bound to one address has nothing to follow). Best effort. */
+static void netlink_open(struct ovl_runtime *rt)
+{
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK,
+	                         .nl_groups =
+	                                 RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_LINK};
+	int fd;
+
+	rt->nl_fd = -1;
+	if (!is_any(&rt->bound))
+		return;
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		LOG(LOG_LVL_INFO, "not watching interface addresses (netlink: %s)",
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	rt->nl_fd = fd;
+}
+
 int ovl_runtime_new(struct event_base *base, const struct ovl_runtime_config *cfg,
                     struct ovl_runtime **out, char *err, size_t errlen)
 {
@@ -650,6 +720,9 @@ int ovl_runtime_new(struct event_base *base, const struct ovl_runtime_config *cf
 		return snprintf(err, errlen, "out of memory"), -ENOMEM;
 	rt->base = base;
 	rt->fd = -1;
+	rt->nl_fd = -1;
+	if (cert_bundle_network(cfg->bundle))
+		rt->vnet = *cert_bundle_network(cfg->bundle);
 	if ((rc = open_socket(rt, listen, err, errlen)) < 0)
 		goto fail;
 	if ((rc = ovl_crypto_tls_new(cfg->bundle, &rt->crypto, err, errlen)) < 0)
@@ -671,6 +744,9 @@ int ovl_runtime_new(struct event_base *base, const struct ovl_runtime_config *cf
 	}
 	rt->read_ev = event_new(base, rt->fd, EV_READ | EV_PERSIST, read_cb, rt);
 	rt->timer = evtimer_new(base, timer_cb, rt);
+	netlink_open(rt);
+	if (rt->nl_fd >= 0)
+		rt->nl_ev = event_new(base, rt->nl_fd, EV_READ | EV_PERSIST, netlink_cb, rt);
 	if (!rt->read_ev || !rt->timer) {
 		snprintf(err, errlen, "out of memory");
 		rc = -ENOMEM;
@@ -692,6 +768,8 @@ int ovl_runtime_start(struct ovl_runtime *rt)
 	if (event_add(rt->read_ev, NULL) < 0)
 		return -ENOMEM;
 	rt->started = true;
+	if (rt->nl_ev)
+		event_add(rt->nl_ev, NULL);
 	ovl_node_start(rt->node, now);
 	rt_arm(rt, ovl_node_tick(rt->node, now), now);
 	return 0;
@@ -723,6 +801,8 @@ void ovl_runtime_leave(struct ovl_runtime *rt)
 	rt->left = true;
 	event_del(rt->read_ev);
 	evtimer_del(rt->timer);
+	if (rt->nl_ev)
+		event_del(rt->nl_ev);
 }
 
 void ovl_runtime_free(struct ovl_runtime *rt)
@@ -734,6 +814,10 @@ void ovl_runtime_free(struct ovl_runtime *rt)
 		event_free(rt->read_ev);
 	if (rt->timer)
 		event_free(rt->timer);
+	if (rt->nl_ev)
+		event_free(rt->nl_ev);
+	if (rt->nl_fd >= 0)
+		close(rt->nl_fd);
 	ovl_node_free(rt->node);
 	ovl_crypto_free(rt->crypto);
 	if (rt->fd >= 0)
@@ -766,6 +850,33 @@ static json_t *ep_json(const struct ovl_endpoint *ep)
 	return json_string(s);
 }
 
+/* The node's NAT observation and its relaying: {"type", "reflexive": [...],
+ * "predicted": [...], "relayed", ...}. */
+static json_t *nat_json(struct ovl_runtime *rt)
+{
+	struct ovl_nat_view v;
+	struct ovl_node_stats st;
+	json_t *refl = json_array(), *pred = json_array();
+
+	ovl_node_nat(rt->node, &v);
+	ovl_node_stats(rt->node, &st);
+	for (size_t i = 0; refl && i < v.n_reflexive; i++)
+		json_array_append_new(refl, ep_json(&v.reflexive[i]));
+	for (size_t i = 0; pred && i < v.n_predicted; i++)
+		json_array_append_new(pred, ep_json(&v.predicted[i]));
+	if (!refl || !pred) {
+		json_decref(refl);
+		json_decref(pred);
+		return NULL;
+	}
+	return json_pack("{s:s,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:I}", "type", ovl_nat_type_name(v.type),
+	                 "reflexive", refl, "predicted", pred, "relayed", (json_int_t)st.relayed,
+	                 "relay_drops", (json_int_t)st.relay_drops, "punches",
+	                 (json_int_t)st.punches, "punch_direct", (json_int_t)st.punch_direct,
+	                 "punch_relayed", (json_int_t)st.punch_relayed, "probe_rounds",
+	                 (json_int_t)st.probe_rounds);
+}
+
 /* {"cmd":"status"} */
 static void cmd_status(void *ctx, struct ctl_req *req)
 {
@@ -774,7 +885,7 @@ static void cmd_status(void *ctx, struct ctl_req *req)
 	struct ovl_endpoint eps[2 * OVL_CANDIDATES_MAX];
 	struct ovl_node_link *links = NULL;
 	char hex[CERT_ADDR_HEX_LEN + 1];
-	json_t *res = NULL, *jeps, *jlinks;
+	json_t *res = NULL, *jeps, *jlinks, *jnat;
 	size_t n_eps, n_links;
 
 	if (!ctl_req_only_keys(req, NULL))
@@ -795,22 +906,28 @@ static void cmd_status(void *ctx, struct ctl_req *req)
 	for (size_t i = 0; jeps && i < n_eps; i++)
 		json_array_append_new(jeps, ep_json(&eps[i]));
 	for (size_t i = 0; jlinks && i < n_links; i++) {
+		json_t *e;
+
 		cert_addr_hex(&links[i].addr, hex);
-		json_array_append_new(jlinks, json_pack("{s:s,s:s,s:s,s:o,s:I}", "address", hex,
-		                                        "name", links[i].name, "kind",
-		                                        ovl_link_kind_name(links[i].kind),
-		                                        "endpoint", ep_json(&links[i].endpoint),
-		                                        "rtt_ms", (json_int_t)links[i].rtt_ms));
+		e = json_pack("{s:s,s:s,s:s,s:o,s:I,s:s}", "address", hex, "name", links[i].name,
+		              "kind", ovl_link_kind_name(links[i].kind), "endpoint",
+		              ep_json(&links[i].endpoint), "rtt_ms", (json_int_t)links[i].rtt_ms,
+		              "path", links[i].relayed ? "relayed" : "direct");
+		if (e && links[i].relayed)
+			json_object_set_new(e, "relay", json_string(links[i].relay_name));
+		json_array_append_new(jlinks, e);
 	}
 	cert_addr_hex(&self->addr, hex);
-	if (jeps && jlinks)
-		res = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o}", "address", hex, "name", self->name,
+	jnat = nat_json(rt);
+	if (jeps && jlinks && jnat)
+		res = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o}", "address", hex, "name", self->name,
 		                "namespace", self->namespace, "state",
 		                ovl_node_state_name(ovl_node_state(rt->node)), "endpoints", jeps,
-		                "links", jlinks);
+		                "links", jlinks, "nat", jnat);
 	else {
 		json_decref(jeps);
 		json_decref(jlinks);
+		json_decref(jnat);
 	}
 	if (res && rt->status_fn)
 		rt->status_fn(rt->status_ctx, res);
@@ -889,6 +1006,9 @@ bool ovl_runtime_tuning(struct ovl_node_config *c, const char *arg)
 	KEY("rejoin_ms", c->rejoin_ms)
 	KEY("retry_min_ms", c->retry_min_ms)
 	KEY("retry_max_ms", c->retry_max_ms)
+	KEY("relay_after_ms", c->relay_after_ms)
+	KEY("punch_retry_min_ms", c->punch_retry_min_ms)
+	KEY("punch_retry_max_ms", c->punch_retry_max_ms)
 #undef KEY
 	return false;
 }

@@ -78,6 +78,11 @@ struct json_t;
 typedef void (*ovl_runtime_status_fn)(void *ctx, struct json_t *status);
 void ovl_runtime_set_status_hook(struct ovl_runtime *rt, ovl_runtime_status_fn fn, void *ctx);
 
+/* The keys ovl_runtime_tuning takes, for usage lines. */
+#define OVL_RT_TUNING_KEYS                                                                         \
+	"keepalive_ms, dead_ms, hs_timeout_ms, maintain_ms, rejoin_ms, retry_min_ms, "             \
+	"retry_max_ms, relay_after_ms, punch_retry_min_ms, punch_retry_max_ms"
+
 /* "KEY=MS" for the daemons' --tuning: keepalive_ms, dead_ms, hs_timeout_ms
  * (links); maintain_ms, rejoin_ms, retry_min_ms, retry_max_ms (ring); MS in
  * 1..86400000. false for an unknown key or a bad number (cfg unchanged). */

@@ -323,10 +323,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 't':
 			if (!ovl_runtime_tuning(&o->rt.node, optarg) && !vnet_tuning(o, optarg))
-				return cli_usage_error("--tuning '%s': want KEY=MS with KEY one of "
-				                       "keepalive_ms, dead_ms, hs_timeout_ms, "
-				                       "maintain_ms, rejoin_ms, retry_min_ms, "
-				                       "retry_max_ms, conflict_check_ms, "
+				return cli_usage_error("--tuning '%s': want KEY=MS with KEY one "
+				                       "of " OVL_RT_TUNING_KEYS
+				                       ", conflict_check_ms, "
 				                       "alloc_delay_ms and MS in 1..86400000",
 				                       optarg);
 			break;
@@ -343,6 +342,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return cli_usage_error("-c BUNDLE is required");
 	if (o->rt.node.retry_min_ms > o->rt.node.retry_max_ms)
 		return cli_usage_error("--tuning: retry_min_ms must not exceed retry_max_ms");
+	if (o->rt.node.punch_retry_min_ms > o->rt.node.punch_retry_max_ms)
+		return cli_usage_error(
+		        "--tuning: punch_retry_min_ms must not exceed punch_retry_max_ms");
 	if (o->rt.node.links.dead_ms <= o->rt.node.links.keepalive_ms)
 		return cli_usage_error("--tuning: dead_ms must exceed keepalive_ms");
 	return 0;

@@ -1025,12 +1025,13 @@ size_t vnet_peers(const struct vnet *v, struct vnet_peer_info *out, size_t max)
 			        .ip = p->ip,
 			        .addr = p->addr,
 			        .direct = ovl_node_linked(v->node, &p->addr, NULL),
+			        .relayed = ovl_node_link_relayed(v->node, &p->addr),
 			        .session = p->sess != NULL,
 			        .tx_packets = p->tx,
 			        .rx_packets = p->rx,
 			};
 		if (n < max) {
-			uint64_t since = ovl_node_link_since(v->node, &p->addr);
+			uint64_t since = ovl_node_direct_since(v->node, &p->addr);
 
 			memcpy(out[n].name, p->name, sizeof(p->name));
 			out[n].direct_after_ms = since && p->first_tx && since >= p->first_tx

@@ -120,11 +120,13 @@ struct vnet_peer_info {
 	uint32_t ip; /* its address as we know it, 0 if not resolved */
 	struct cert_addr addr;
 	char name[CERT_NAME_MAX + 1];
-	bool direct;  /* a link to it is up */
+	bool direct;  /* a link to it is up ... */
+	bool relayed; /* ... through a relay */
 	bool session; /* an end-to-end session to it is up */
 	uint64_t tx_packets, rx_packets;
-	/* ms from our first packet to it until a direct link to it was up; -1
-	 * if there is none, or there was one before the first packet. */
+	/* ms from our first packet to it until a direct path to it was up (a
+	 * link that came up direct, or a relayed one that moved to a direct
+	 * path); -1 if there is none, or there was one before the first packet. */
 	int64_t direct_after_ms;
 };
 /* Fills up to max; returns how many peers there are. */

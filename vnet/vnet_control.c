@@ -147,11 +147,14 @@ static void status_hook(void *ctx, json_t *st)
 	                  (json_int_t)s.lookups, "shortcuts_asked", (json_int_t)s.shortcuts_asked));
 	for (i = 0; jp && i < n; i++) {
 		cert_addr_hex(&peers[i].addr, hex);
-		json_t *e = json_pack(
-		        "{s:o,s:s,s:s,s:s,s:b,s:I,s:I}", "ip", ip_json(peers[i].ip), "address", hex,
-		        "name", peers[i].name, "path", peers[i].direct ? "direct" : "overlay",
-		        "session", peers[i].session, "tx_packets", (json_int_t)peers[i].tx_packets,
-		        "rx_packets", (json_int_t)peers[i].rx_packets);
+		json_t *e = json_pack("{s:o,s:s,s:s,s:s,s:b,s:I,s:I}", "ip", ip_json(peers[i].ip),
+		                      "address", hex, "name", peers[i].name, "path",
+		                      peers[i].relayed  ? "relayed"
+		                      : peers[i].direct ? "direct"
+		                                        : "overlay",
+		                      "session", peers[i].session, "tx_packets",
+		                      (json_int_t)peers[i].tx_packets, "rx_packets",
+		                      (json_int_t)peers[i].rx_packets);
 
 		if (e && peers[i].direct_after_ms >= 0)
 			json_object_set_new(e, "direct_after_ms",

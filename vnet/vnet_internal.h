@@ -8,6 +8,10 @@
 #include "ip.h"
 #include "vnet.h"
 
+/* A tunnelled packet goes as one direct message (NM_DIRECT, proto, VM_IP,
+ * the packet), also over a relayed link. */
+_Static_assert(2 + 1 + VNET_MTU_MAX <= OVL_RELAYED_MTU, "a full packet fits a relayed link");
+
 enum {
 	VM_IP = 1,       /* an IP packet */
 	VM_NOT_MINE = 2, /* u32 ip: I do not hold this address (your cache is stale) */
