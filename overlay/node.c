@@ -799,11 +799,34 @@ static void drop_leaf_links(struct ovl_node *n, uint64_t now, size_t n_near)
 	}
 }
 
+/* The NAT in front of us gave us a new public endpoint (it rebooted, or
+ * rebound its mappings): peers behind NATs of their own must learn it from
+ * us, as with an address of our own that changed. */
+static void check_reflexive(struct ovl_node *n, uint64_t now)
+{
+	struct ovl_nat_view v;
+
+	ovl_node_nat(n, &v);
+	if (v.type != OVL_NAT_CONE || v.n_reflexive == 0)
+		return;
+	if (ovl_ep_is_ip(&n->last_refl) && !ovl_ep_eq(&n->last_refl, &v.reflexive[0])) {
+		char a[OVL_EP_STR_MAX], b[OVL_EP_STR_MAX];
+
+		ovl_ep_format(&n->last_refl, a);
+		ovl_ep_format(&v.reflexive[0], b);
+		LOG(LOG_LVL_INFO, "our NAT maps us to %s now (was %s): telling our peers", b, a);
+		nd_punch_moved(n, now);
+	}
+	n->last_refl = v.reflexive[0];
+}
+
 static void maintain(struct ovl_node *n, uint64_t now)
 {
 	struct ovl_link *near[2 * NEIGH_MAX];
 	size_t m = nd_near(n, near, 2 * NEIGH_MAX);
 	struct ovl_link *s[NEIGH_MAX], *p[NEIGH_MAX];
+
+	check_reflexive(n, now);
 
 	/* Leaf-set exchange: neighbours learn of better neighbours. */
 	for (size_t i = 0; i < m; i++)
@@ -1180,6 +1203,8 @@ void ovl_node_set_local(struct ovl_node *n, uint64_t now, const struct ovl_endpo
 	n->cfg.n_local = n_local;
 	LOG(LOG_LVL_INFO, "our addresses changed (%zu now): every link pings", n_local);
 	ovl_links_kick(n->ls, now);
+	if (n->state == OVL_NODE_RUNNING)
+		nd_punch_moved(n, now);
 }
 
 bool ovl_node_neighbours(const struct ovl_node *n, struct cert_addr *pred, struct cert_addr *succ)

@@ -28,6 +28,7 @@ enum {
 	RP_CTM = 3,       /* connect to me: u8 kind, u8 n, endpoint[n] */
 	RP_CTM_REP = 4,   /* u8 kind, u8 n, endpoint[n], u8 m, {addr, endpoint}[m] */
 	RP_ERROR = 5,     /* u32 id, u8 code, dst addr */
+	RP_PUNCH = 6,     /* u8 flags, u8 n, endpoint[n]: we moved; probe these (as NM_PUNCH) */
 };
 
 /* RF_DETOUR: the message already took its one step past a node that knew no
@@ -86,6 +87,7 @@ struct punch {
 	uint64_t probe_at; /* PS_PROBING: the next probe; PS_RELAYING: the next probe round */
 	uint32_t retry_ms; /* the probe rounds' backoff */
 	uint8_t probes;    /* probes sent this round */
+	struct ovl_endpoint ep_before; /* PS_PROBING: the link's endpoint when the round began */
 };
 
 /* What the node keeps per link (ovl_link_user). */
@@ -139,7 +141,8 @@ struct ovl_node {
 	size_t n_upper;
 	struct rslot slot[RELAY_SLOTS];
 	struct punch punch[PUNCH_MAX];
-	uint64_t punch_due; /* the earliest punch deadline (UINT64_MAX: none) */
+	uint64_t punch_due;            /* the earliest punch deadline (UINT64_MAX: none) */
+	struct ovl_endpoint last_refl; /* our main reflexive endpoint at the last upkeep */
 	struct ovl_node_stats st;
 	uint8_t buf[OVL_LINK_MTU];
 	uint8_t rbuf[OVL_LINK_MTU]; /* relay messages: built while buf may be in use */
@@ -156,6 +159,8 @@ int nd_route_via(struct ovl_node *n, struct ovl_link *l, uint64_t now, const str
                  uint8_t flags, uint8_t proto, const uint8_t *payload, size_t len);
 int nd_send_ctm(struct ovl_node *n, uint64_t now, struct ovl_link *via, const struct cert_addr *dst,
                 uint8_t flags, enum ovl_link_kind kind);
+/* The link nearest to dst other than our link to dst itself (NULL: none). */
+struct ovl_link *nd_first_hop_avoiding(struct ovl_node *n, const struct cert_addr *dst);
 
 /* node_relay.c */
 /* Sends a datagram the link engine addressed to a relay slot. */
@@ -196,6 +201,14 @@ void nd_punch_failed(struct ovl_node *n, const struct ovl_endpoint *ep,
                      const struct cert_addr *expect);
 void nd_punch_handle(struct ovl_node *n, uint64_t now, struct ovl_link *l, const uint8_t *msg,
                      size_t len);
+/* RP_PUNCH from src, routed (payload without the type byte). */
+void nd_punch_routed(struct ovl_node *n, uint64_t now, const struct cert_addr *src,
+                     const uint8_t *payload, size_t len);
+/* Our address changed (an interface, or the NAT's mapping): every peer on a
+ * direct link learns the new candidates by a routed RP_PUNCH, which does not
+ * take the link to it (it may not work any more), and probes them: behind
+ * its own NAT, only its probe opens the way back to us. */
+void nd_punch_moved(struct ovl_node *n, uint64_t now);
 /* Runs what is due; returns the next deadline (UINT64_MAX: none). */
 uint64_t nd_punch_tick(struct ovl_node *n, uint64_t now);
 

@@ -219,27 +219,40 @@ static void choose_relay(struct ovl_node *n, uint64_t now, struct punch *p)
 
 static void start_probe_round(struct ovl_node *n, uint64_t now, struct punch *p)
 {
+	struct ovl_link *l = ovl_links_find(n->ls, &p->peer);
+
+	p->ep_before = l ? *ovl_link_endpoint(l) : (struct ovl_endpoint){0};
 	p->probes = 0;
 	p->probe_at = now;
 	n->st.probe_rounds++;
 	set_state(n, p, PS_PROBING, now + PROBE_ROUND_MS);
 }
 
-/* NM_PUNCH with our current candidates over l. */
-static void send_punch(struct ovl_node *n, uint64_t now, struct ovl_link *l, bool answer)
+/* NM_PUNCH with our current candidates over l; with l NULL, RP_PUNCH routed
+ * to peer, first through any link but the one to it. */
+static void send_punch(struct ovl_node *n, uint64_t now, struct ovl_link *l,
+                       const struct cert_addr *peer, bool answer)
 {
 	struct ovl_endpoint cand[OVL_CANDIDATES_MAX];
 	uint8_t b[3 + OVL_CANDIDATES_MAX * OVL_EP_WIRE_V6];
 	struct wire_writer w = wire_writer(b, sizeof(b));
 	size_t nc = nd_candidates(n, cand, OVL_CANDIDATES_MAX);
+	struct ovl_link *via;
 
 	wire_put_u8(&w, NM_PUNCH);
 	wire_put_u8(&w, answer ? 1 : 0);
 	wire_put_u8(&w, (uint8_t)nc);
 	for (size_t i = 0; i < nc; i++)
 		ovl_ep_put(&w, &cand[i]);
-	if (wire_wok(&w))
+	if (!wire_wok(&w))
+		return;
+	if (l) {
 		ovl_link_send(n->ls, l, now, b, wire_len(&w));
+		return;
+	}
+	via = nd_first_hop_avoiding(n, peer);
+	if (via)
+		nd_route_via(n, via, now, peer, 0, RP_PUNCH, b + 1, wire_len(&w) - 1);
 }
 
 void nd_punch_begin(struct ovl_node *n, uint64_t now, const struct cert_addr *peer,
@@ -252,7 +265,9 @@ void nd_punch_begin(struct ovl_node *n, uint64_t now, const struct cert_addr *pe
 	if (ovl_addr_eq(peer, &n->self.addr))
 		return;
 	if (l && !nd_is_relayed(l)) {
-		if (p)
+		/* Linked directly: nothing to punch, but a probe round after a
+		 * move goes on (a CTM the peer sent for other reasons came). */
+		if (p && p->state != PS_PROBING)
 			done(n, p);
 		return;
 	}
@@ -419,8 +434,46 @@ void nd_punch_handle(struct ovl_node *n, uint64_t now, struct ovl_link *l, const
 	memcpy(p->cand, cand, nc * sizeof(cand[0]));
 	p->n_cand = nc;
 	if (flags & 1)
-		send_punch(n, now, l, false);
+		send_punch(n, now, l, NULL, false);
 	start_probe_round(n, now, p);
+}
+
+void nd_punch_routed(struct ovl_node *n, uint64_t now, const struct cert_addr *src,
+                     const uint8_t *payload, size_t len)
+{
+	struct wire_reader r = wire_reader(payload, len);
+	struct ovl_endpoint cand[OVL_CANDIDATES_MAX];
+	uint8_t flags = wire_get_u8(&r), nc = wire_get_u8(&r);
+	struct ovl_link *l = ovl_links_find(n->ls, src);
+	struct punch *p;
+
+	if (nc > OVL_CANDIDATES_MAX || (flags & ~1u))
+		return;
+	for (uint8_t i = 0; i < nc; i++)
+		ovl_ep_get(&r, &cand[i]);
+	/* Only for a link we hold: a stranger's word starts nothing (a CTM does). */
+	if (!wire_done(&r) || !l || ovl_link_state(l) != OVL_LINK_UP)
+		return;
+	p = find(n, src);
+	if (!p)
+		p = take(n, src);
+	if (!p)
+		return;
+	memcpy(p->cand, cand, nc * sizeof(cand[0]));
+	p->n_cand = nc;
+	if (flags & 1)
+		send_punch(n, now, NULL, src, false);
+	start_probe_round(n, now, p);
+}
+
+void nd_punch_moved(struct ovl_node *n, uint64_t now)
+{
+	for (size_t i = 0; i < ovl_links_count(n->ls); i++) {
+		struct ovl_link *l = ovl_links_at(n->ls, i);
+
+		if (!nd_is_relayed(l) && ovl_link_state(l) == OVL_LINK_UP)
+			send_punch(n, now, NULL, &ovl_link_peer(l)->addr, true);
+	}
 }
 
 /* ---- timers ------------------------------------------------------------------ */
@@ -464,7 +517,7 @@ static uint64_t tick_one(struct ovl_node *n, uint64_t now, struct punch *p)
 				p->skip |= 1u << p->relay;
 			choose_relay(n, now, p);
 		} else if (l && now >= p->probe_at) {
-			send_punch(n, now, l, true);
+			send_punch(n, now, l, NULL, true);
 			start_probe_round(n, now, p);
 		}
 		break;
@@ -473,11 +526,13 @@ static uint64_t tick_one(struct ovl_node *n, uint64_t now, struct punch *p)
 			done(n, p);
 			break;
 		}
-		if (!nd_is_relayed(l)) {
+		if (!nd_is_relayed(l) && !ovl_ep_eq(ovl_link_endpoint(l), &p->ep_before)) {
 			ovl_addr_short(&p->peer, who, sizeof(who));
-			LOG(LOG_LVL_INFO, "relayed link to %s went direct (%s)", who,
-			    ovl_link_peer(l)->name);
-			n->st.punch_direct++;
+			LOG(LOG_LVL_INFO, "link to %s (%s) moved to a %s path",
+			    ovl_link_peer(l)->name, who,
+			    p->ep_before.family == OVL_EP_RELAY ? "direct" : "new");
+			if (p->ep_before.family == OVL_EP_RELAY)
+				n->st.punch_direct++;
 			went_direct(n, l);
 			done(n, p);
 			break;
@@ -489,6 +544,10 @@ static uint64_t tick_one(struct ovl_node *n, uint64_t now, struct punch *p)
 			p->probe_at = p->probes < PUNCH_PROBES
 			                      ? now + (300ull << p->probes)
 			                      : UINT64_MAX; /* 600, 1200 ms apart */
+		}
+		if (now >= p->deadline && !nd_is_relayed(l)) {
+			done(n, p); /* a direct link that moved nowhere: it needed no move */
+			break;
 		}
 		if (now >= p->deadline) {
 			p->retry_ms = p->retry_ms * 2 > n->cfg.punch_retry_max_ms

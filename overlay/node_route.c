@@ -197,6 +197,11 @@ int nd_route(struct ovl_node *n, uint64_t now, const struct cert_addr *src,
 	return ovl_link_send(n->ls, l, now, n->buf, out_len);
 }
 
+struct ovl_link *nd_first_hop_avoiding(struct ovl_node *n, const struct cert_addr *dst)
+{
+	return next_hop_avoiding(n, dst, &n->self.addr, 0, ovl_links_find(n->ls, dst), false);
+}
+
 int nd_route_via(struct ovl_node *n, struct ovl_link *l, uint64_t now, const struct cert_addr *dst,
                  uint8_t flags, uint8_t proto, const uint8_t *payload, size_t len)
 {
@@ -324,6 +329,10 @@ static void deliver(struct ovl_node *n, uint64_t now, const struct cert_addr *sr
 		break;
 	case RP_CTM_REP:
 		nd_handle_ctm_reply(n, now, src, &r);
+		break;
+	case RP_PUNCH:
+		if (exact_here)
+			nd_punch_routed(n, now, src, payload, len);
 		break;
 	case RP_ERROR: {
 		struct cert_addr edst;

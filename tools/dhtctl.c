@@ -108,7 +108,7 @@ static void print_status(const json_t *a, const struct opts *o)
 {
 	const json_t *eps = json_object_get(a, "endpoints");
 	const json_t *links = json_object_get(a, "links");
-	const json_t *v;
+	const json_t *v, *nat;
 	size_t i;
 
 	(void)o;
@@ -128,21 +128,34 @@ static void print_status(const json_t *a, const struct opts *o)
 	json_array_foreach (eps, i, v) {
 		printf(" %s", json_string_value(v) ? json_string_value(v) : "?");
 	}
-	printf("\nlinks      %zu\n", json_array_size(links));
+	printf("\n");
+	if ((nat = json_object_get(a, "nat"))) {
+		printf("nat        %s", str(nat, "type"));
+		json_array_foreach (json_object_get(nat, "reflexive"), i, v)
+			printf("%s%s", i ? " " : ", seen at ",
+			       json_string_value(v) ? json_string_value(v) : "?");
+		printf("; relayed %lld datagrams for others\n",
+		       (long long)json_integer_value(json_object_get(nat, "relayed")));
+	}
+	printf("links      %zu\n", json_array_size(links));
 	if (json_array_size(links) == 0)
 		return;
-	printf("\n%-9s %-20s %-12s %-24s %-16s %s\n", "KIND", "NAME", "ADDRESS", "ENDPOINT",
-	       "VIRTUAL_IP", "RTT");
+	printf("\n%-9s %-20s %-12s %-24s %-16s %-7s %s\n", "KIND", "NAME", "ADDRESS", "ENDPOINT",
+	       "VIRTUAL_IP", "RTT", "PATH");
 	json_array_foreach (links, i, v) {
 		json_int_t rtt = json_integer_value(json_object_get(v, "rtt_ms"));
-		char rtts[32];
+		char rtts[32], path[80];
 
 		if (rtt > 0)
 			snprintf(rtts, sizeof(rtts), "%lld ms", (long long)rtt);
 		else
 			snprintf(rtts, sizeof(rtts), "-");
-		printf("%-9s %-20s %-12.12s %-24s %-16s %s\n", str(v, "kind"), str(v, "name"),
-		       str(v, "address"), str(v, "endpoint"), str(v, "virtual_ip"), rtts);
+		if (json_object_get(v, "relay"))
+			snprintf(path, sizeof(path), "relayed by %s", str(v, "relay"));
+		else
+			snprintf(path, sizeof(path), "%s", str(v, "path"));
+		printf("%-9s %-20s %-12.12s %-24s %-16s %-7s %s\n", str(v, "kind"), str(v, "name"),
+		       str(v, "address"), str(v, "endpoint"), str(v, "virtual_ip"), rtts, path);
 	}
 	if (json_array_size(json_object_get(a, "peers")) == 0)
 		return;
