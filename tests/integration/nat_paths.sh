@@ -5,10 +5,8 @@
 # dropped) reach each other directly, within 2 s of the first packet:
 #   public <-> NAT, NAT <-> NAT (both port-preserving), two members behind
 #   one NAT; and TCP runs between two NATed members.
-# Needs root (exit 77 otherwise). The start of the NAT traversal issue's lab:
-# what the connect-to-me hole punching already achieves. Symmetric NATs are
-# not here yet: a member behind one links only to public nodes, and the ring
-# around it does not carry its traffic reliably (that issue's relays).
+# Needs root (exit 77 otherwise). Symmetric NATs and relayed links are in
+# nat_relay.sh, address changes in nat_roam.sh, loss in nat_loss.sh.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/integration/lib.sh
