@@ -37,37 +37,20 @@ pass "every NATed host reaches out; nothing reaches in unasked"
 
 section "group and members"
 lab_issue vnat 100.64.0.0/16 1
-for n in "${NATTED[@]}"; do
-	run "$GVPN_CERT" issue --ca ca --name "$n" --bootstrap "${UNDER[boot]}:$PORT" --out "$n.json"
-	[ "$RC" = 0 ] || { show_out; fail "issue $n"; }
-done
 lab_start_boot
 lab_start_member 1
-for n in "${NATTED[@]}"; do
-	lab_bg "$n" "$n" "$GVPND" -c "$n.json" --foreground --control "$WORK/$n.sock" \
-		--state-dir "$WORK/$n.state" --log-level debug "${TUNING[@]}"
-	lab_wait_started "$n"
-done
+lab_start_natted "${NATTED[@]}"
 declare -A VIP=()
 for n in m1 "${NATTED[@]}"; do VIP[$n]=$(lab_vip "$n"); done
 pass "5 members up with addresses"
 
-# path A B: A's status path ("direct"/"overlay") towards B, '' if no peer yet.
-path() {
-	sexpr "$1" "[p['path'] for p in s['peers'] if p['ip'] == '${VIP[$2]}'][0]" 2>/dev/null || true
-}
-# direct_now A B: one packet A -> B, then: is the path direct?
-direct_now() {
-	ping_once "$1" "${VIP[$2]}" || true
-	[ "$(path "$1" "$2")" = direct ]
-}
 
 section "direct where the NATs allow it (within 2 s of the first packet)"
 for pair in "m1 c1" "c1 m1" "c1 c2" "c2 c1" "l1 l2"; do
 	read -r a b <<<"$pair"
 	t0=$(now_ms)
 	lab_ping "$a" "${VIP[$b]}" 20
-	until_ok 10 "a direct path $a -> $b" direct_now "$a" "$b"
+	until_ok 10 "a direct path $a -> $b" vpath_now "$a" "$b" direct
 	took=$(($(now_ms) - t0))
 	[ "$took" -le $((2000 * TIME_SCALE + 1000)) ] ||
 		fail "$a -> $b took $took ms to go direct (target: 2 s from the first packet)"
@@ -75,16 +58,9 @@ for pair in "m1 c1" "c1 m1" "c1 c2" "c2 c1" "l1 l2"; do
 done
 
 section "TCP between two NATed members"
-nsx c2 iperf3 -s -1 -p 5201 >"$WORK/iperf-s.out" 2>&1 &
-NODE_PID[iperf]=$!
-listening() { nsx c2 ss -Htln 'sport = :5201' | grep -q LISTEN; }
-until_ok 10 "iperf3 server on c2" listening
-nsx c1 iperf3 -c "${VIP[c2]}" -p 5201 -t 2 -J >"$WORK/iperf.json" || fail "iperf3 c1 -> c2"
-bps=$("$PY" -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"]))' "$WORK/iperf.json")
-[ "$bps" -gt 0 ] || fail "no TCP throughput c1 -> c2"
-wait "${NODE_PID[iperf]}" 2>/dev/null || true
-unset 'NODE_PID[iperf]'
-pass "c1 -> c2 through both NATs: TCP at $((bps / 1000000)) Mbit/s ($(path c1 c2))"
+lab_tcp c1 c2 2
+bps=$TCP_BPS
+pass "c1 -> c2 through both NATs: TCP at $((bps / 1000000)) Mbit/s ($(vpath c1 c2))"
 
 lab_finish
 pass "all nodes stopped cleanly"

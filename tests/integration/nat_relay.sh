@@ -34,17 +34,9 @@ MEMBERS+=("${NATTED[@]}")
 
 section "group and members"
 lab_issue vsym 100.64.0.0/16 1
-for n in "${NATTED[@]}"; do
-	run "$GVPN_CERT" issue --ca ca --name "$n" --bootstrap "${UNDER[boot]}:$PORT" --out "$n.json"
-	[ "$RC" = 0 ] || { show_out; fail "issue $n"; }
-done
 lab_start_boot
 lab_start_member 1
-for n in "${NATTED[@]}"; do
-	lab_bg "$n" "$n" "$GVPND" -c "$n.json" --foreground --control "$WORK/$n.sock" \
-		--state-dir "$WORK/$n.state" --log-level debug "${TUNING[@]}"
-	lab_wait_started "$n"
-done
+lab_start_natted "${NATTED[@]}"
 declare -A VIP=()
 for n in m1 "${NATTED[@]}"; do VIP[$n]=$(lab_vip "$n"); done
 pass "4 members up with addresses, the two behind symmetric NATs too"
@@ -55,18 +47,7 @@ done
 until_ok 20 "c1 sees a cone NAT" test "$(sfield c1 '["nat"]["type"]')" = cone
 until_ok 20 "m1 sees no NAT" test "$(sfield m1 '["nat"]["type"]')" = none
 
-# path A B: A's vnet path to B ("direct", "relayed", "overlay"; '' if none yet).
-path() {
-	sexpr "$1" "[p['path'] for p in s['peers'] if p['ip'] == '${VIP[$2]}'][0]" 2>/dev/null || true
-}
-# relay A B: the member relaying A's link to B ('' if direct or none).
-relay() {
-	sexpr "$1" "[l.get('relay', '') for l in s['links'] if l['name'] == '$2'][0]" 2>/dev/null || true
-}
-path_is() { # A B WANT: one packet A -> B, then: is the path WANT?
-	ping_once "$1" "${VIP[$2]}" >/dev/null 2>&1 || true
-	[ "$(path "$1" "$2")" = "$3" ]
-}
+relay() { link_field "$1" "$2" relay; } # the member relaying A's link to B ('' if direct)
 
 section "every pair reaches the other"
 for a in m1 "${NATTED[@]}"; do
@@ -78,7 +59,7 @@ done
 section "symmetric -> public: direct within 2 s of the first packet"
 t0=$(now_ms)
 lab_ping s1 "${VIP[m1]}" 10
-until_ok 10 "s1 -> m1 direct" path_is s1 m1 direct
+until_ok 10 "s1 -> m1 direct" vpath_now s1 m1 direct
 took=$(($(now_ms) - t0))
 [ "$took" -le $((2000 * TIME_SCALE + 1000)) ] || fail "s1 -> m1 direct after $took ms (target 2 s)"
 pass "s1 -> m1 direct $took ms after the first packet (polling included)"
@@ -86,13 +67,13 @@ pass "s1 -> m1 direct $took ms after the first packet (polling included)"
 section "symmetric <-> cone and symmetric <-> symmetric: relayed, through a public member"
 for pair in "s1 c1" "s1 s2"; do
 	read -r a b <<<"$pair"
-	until_ok 20 "$a -> $b relayed" path_is "$a" "$b" relayed
+	until_ok 20 "$a -> $b relayed" vpath_now "$a" "$b" relayed
 	r=$(relay "$a" "$b")
 	case $r in
 	boot1 | m1) pass "$a -> $b relayed through $r (dhtctl status: path relayed, relay $r)" ;;
 	*) fail "$a -> $b: relay '$r', want boot1 or m1 (a member both link to directly)" ;;
 	esac
-	[ "$(sexpr "$b" "[l['path'] for l in s['links'] if l['name'] == '$a'][0]")" = relayed ] ||
+	[ "$(link_field "$b" "$a" path)" = relayed ] ||
 		fail "$b's link to $a is not relayed too"
 done
 
@@ -105,24 +86,17 @@ MARK_HEX=$(printf %s "$MARK" | od -An -tx1 | tr -d ' \n')
 capture_start relaywire "$rnode" eth0 udp
 nsx s1 ping -n -c 5 -i 0.2 -W 2 -s 64 -p "$MARK_HEX" "${VIP[s2]}" >"$WORK/marker.out" 2>&1 ||
 	{ cat "$WORK/marker.out" >&2; fail "marker pings s1 -> s2 (relayed)"; }
-nsx s2 iperf3 -s -1 -p 5201 >"$WORK/iperf-s.out" 2>&1 &
-NODE_PID[iperf]=$!
-listening() { nsx s2 ss -Htln 'sport = :5201' | grep -q LISTEN; }
-until_ok 10 "iperf3 server on s2" listening
-nsx s1 iperf3 -c "${VIP[s2]}" -p 5201 -t 2 -J >"$WORK/iperf.json" || fail "iperf3 s1 -> s2"
-bps=$("$PY" -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"]))' "$WORK/iperf.json")
-[ "$bps" -gt 0 ] || fail "no TCP throughput s1 -> s2"
-wait "${NODE_PID[iperf]}" 2>/dev/null || true
-unset 'NODE_PID[iperf]'
+lab_tcp s1 s2 2
+bps=$TCP_BPS
 capture_stop relaywire
-[ "$(path s1 s2)" = relayed ] || fail "s1 -> s2 left the relay during the test"
+[ "$(vpath s1 s2)" = relayed ] || fail "s1 -> s2 left the relay during the test"
 pass "s1 -> s2 through $r: TCP at $((bps / 1000000)) Mbit/s"
 after=$(sfield "$rnode" '["nat"]["relayed"]')
 [ "$after" -gt "$before" ] || fail "$r relayed nothing ($before -> $after datagrams)"
 pass "$r relayed $((after - before)) datagrams meanwhile"
 # The relay forwards each echo request (92 bytes of ICMP inside two layers)
 # from its own address: datagrams of at least 150 bytes.
-read -r packets udp hits big <<<"$(pcap_scan "$WORK/relaywire.pcap" "$MARK" "${UNDER[$rnode]}" 150)"
+read -r packets _ hits big <<<"$(pcap_scan "$WORK/relaywire.pcap" "$MARK" "${UNDER[$rnode]}" 150)"
 [ "$big" -ge 5 ] || fail "the capture on $r saw $big big datagrams from it, want >= 5: it proves nothing"
 [ "$hits" = 0 ] || fail "the marker appeared in the clear on $r's wire ($hits packets)"
 pass "$packets packets on $r's wire ($big relayed datagrams from it): '$MARK' in none"

@@ -27,32 +27,14 @@ lab_nat_node c2 2 2
 NATTED=(c1 c2)
 MEMBERS+=("${NATTED[@]}")
 lab_issue vroam 100.64.0.0/16 1
-for n in "${NATTED[@]}"; do
-	run "$GVPN_CERT" issue --ca ca --name "$n" --bootstrap "${UNDER[boot]}:$PORT" --out "$n.json"
-	[ "$RC" = 0 ] || { show_out; fail "issue $n"; }
-done
 lab_start_boot
 lab_start_member 1
-for n in "${NATTED[@]}"; do
-	lab_bg "$n" "$n" "$GVPND" -c "$n.json" --foreground --control "$WORK/$n.sock" \
-		--state-dir "$WORK/$n.state" --log-level debug "${TUNING[@]}"
-	lab_wait_started "$n"
-done
+lab_start_natted "${NATTED[@]}"
 declare -A VIP=()
 for n in m1 "${NATTED[@]}"; do VIP[$n]=$(lab_vip "$n"); done
 pass "3 members up with addresses"
 
-path() {
-	sexpr "$1" "[p['path'] for p in s['peers'] if p['ip'] == '${VIP[$2]}'][0]" 2>/dev/null || true
-}
-direct_now() {
-	ping_once "$1" "${VIP[$2]}" >/dev/null 2>&1 || true
-	[ "$(path "$1" "$2")" = direct ]
-}
-# link_ep A NAME: the endpoint of A's link to NAME.
-link_ep() {
-	sexpr "$1" "[l['endpoint'] for l in s['links'] if l['name'] == '$2'][0]" 2>/dev/null || true
-}
+link_ep() { link_field "$1" "$2" endpoint; } # the endpoint of A's link to NAME
 # ups A NAME: how many times A's log says its link to NAME came up.
 ups() {
 	grep -c "link to $2 (.*) up" "$WORK/$1.log" || true
@@ -60,7 +42,7 @@ ups() {
 for pair in "c1 m1" "m1 c1" "c1 c2" "c2 c1"; do
 	read -r a b <<<"$pair"
 	lab_ping "$a" "${VIP[$b]}" 20
-	until_ok 10 "$a -> $b direct" direct_now "$a" "$b"
+	until_ok 10 "$a -> $b direct" vpath_now "$a" "$b" direct
 done
 
 # resumed_within MS A B: after a move, pings A -> B until one is answered;
@@ -106,8 +88,9 @@ resumed_within 2000 c1 m1
 resumed_within 2000 m1 c1
 resumed_within 2000 c2 c1
 resumed_within 2000 c1 c2
-until_ok 5 "c1 -> c2 direct again" direct_now c1 c2
-until_ok 5 "c2's link to c1 moved to 198.18.1.101" eval 'case $(link_ep c2 c1) in 198.18.1.101:*) true ;; *) false ;; esac'
+until_ok 5 "c1 -> c2 direct again" vpath_now c1 c2 direct
+moved_to_101() { case $(link_ep c2 c1) in 198.18.1.101:*) true ;; *) false ;; esac; }
+until_ok 5 "c2's link to c1 moved to 198.18.1.101" moved_to_101
 for n in boot m1 c2; do
 	[ "$(ups "$n" c1)" = "$(eval echo "\$UPS_$n")" ] || fail "$n made a new link to c1 instead of moving the old one"
 done

@@ -446,3 +446,53 @@ if marker in data and hits == 0:
 print(packets, udp, hits, big)
 EOF
 }
+
+# ---- the NAT scripts' common steps (VIP: the caller's NAME -> virtual address) ----
+
+# lab_start_natted NAME...: a bundle for each (the group made by lab_issue)
+# and groupvpnd in its namespace, started and listening.
+lab_start_natted() {
+	local n
+	for n in "$@"; do
+		run "$GVPN_CERT" issue --ca ca --name "$n" --bootstrap "${UNDER[boot]}:$PORT" \
+			--out "$n.json"
+		[ "$RC" = 0 ] || { show_out; fail "issue $n"; }
+		lab_bg "$n" "$n" "$GVPND" -c "$n.json" --foreground --control "$WORK/$n.sock" \
+			--state-dir "$WORK/$n.state" --log-level debug "${TUNING[@]}"
+		lab_wait_started "$n"
+	done
+}
+
+# vpath A B: A's vnet path to B ("direct", "relayed", "overlay"; '' if none yet).
+vpath() {
+	sexpr "$1" "[p['path'] for p in s['peers'] if p['ip'] == '${VIP[$2]}'][0]" 2>/dev/null || true
+}
+
+# vpath_now A B WANT: one packet A -> B, then: is A's path to B WANT?
+vpath_now() {
+	ping_once "$1" "${VIP[$2]}" >/dev/null 2>&1 || true
+	[ "$(vpath "$1" "$2")" = "$3" ]
+}
+
+# link_field A NAME FIELD: FIELD of A's link to member NAME ('' if none).
+link_field() {
+	sexpr "$1" "[l.get('$3', '') for l in s['links'] if l['name'] == '$2'][0]" 2>/dev/null || true
+}
+
+# lab_tcp A B SECONDS: iperf3 A -> B's virtual address; TCP_BPS is then the
+# bits/s B received. (Not in $(...): the server's PID must reach the clean-up.)
+lab_tcp() {
+	local a=$1 b=$2 t=$3 bps
+	nsx "$b" iperf3 -s -1 -p 5201 >"$WORK/iperf-s.out" 2>&1 &
+	NODE_PID[iperf]=$!
+	# shellcheck disable=SC2317 # called through until_ok
+	tcp_listening() { nsx "$b" ss -Htln 'sport = :5201' | grep -q LISTEN; }
+	until_ok 10 "iperf3 server on $b" tcp_listening
+	nsx "$a" iperf3 -c "${VIP[$b]}" -p 5201 -t "$t" -J >"$WORK/iperf.json" || fail "iperf3 $a -> $b"
+	bps=$("$PY" -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"]))' "$WORK/iperf.json")
+	wait "${NODE_PID[iperf]}" 2>/dev/null || true
+	unset 'NODE_PID[iperf]'
+	[ "$bps" -gt 0 ] || fail "no TCP throughput $a -> $b"
+	TCP_BPS=$bps # for the caller
+	export TCP_BPS
+}
