@@ -656,22 +656,34 @@ void lk_send_confirm(struct ovl_links *ls, struct session *s, uint64_t now)
 	seal_send(ls, s, &s->ep, IN_CONFIRM, b, wire_len(&w));
 }
 
-/* What the peer says our endpoint is (STUN); "none" over a relayed link. */
-static void observe(struct ovl_link *l, const struct ovl_endpoint *ep)
+/* What the peer says our endpoint is (STUN); "none" over a relayed link. A
+ * change on a link that had told us before: our NAT mapped us anew. */
+static void observe(struct ovl_links *ls, struct ovl_link *l, const struct ovl_endpoint *ep,
+                    uint64_t now)
 {
-	if (ovl_ep_is_ip(ep))
-		l->observed = *ep;
+	if (!ovl_ep_is_ip(ep) || ovl_ep_eq(&l->observed, ep))
+		return;
+	if (ovl_ep_is_ip(&l->observed))
+		ls->st.observed_moves++;
+	l->observed = *ep;
+	l->observed_at = now;
+}
+
+uint64_t ovl_link_observed_since(const struct ovl_link *l)
+{
+	return l->observed_at;
 }
 
 /* The first answer to this round's probes: that path works both ways, and
  * the link moves there (from a relay, or from a worse path). */
 static void probe_answered(struct ovl_links *ls, struct ovl_link *l,
-                           const struct ovl_endpoint *from, const struct ovl_endpoint *seen)
+                           const struct ovl_endpoint *from, const struct ovl_endpoint *seen,
+                           uint64_t now)
 {
 	char a[OVL_EP_STR_MAX], b[OVL_EP_STR_MAX];
 
 	l->probe_id = 0; /* later answers (other candidates) change nothing */
-	observe(l, seen);
+	observe(ls, l, seen, now);
 	if (ovl_ep_eq(&l->ep, from))
 		return;
 	ovl_ep_format(&l->ep, a);
@@ -734,7 +746,7 @@ static void handle_inner(struct ovl_links *ls, struct ovl_link *l, struct sessio
 		if (!wire_done(&r))
 			goto bad;
 		l->ping_heard = now;
-		observe(l, &ep);
+		observe(ls, l, &ep, now);
 		if (their_rtt && now - l->ping_sent_at >= ls->cfg.keepalive_ms)
 			l->srtt = their_rtt; /* the same path, measured at the other end */
 		w = wire_writer(b, sizeof(b));
@@ -750,7 +762,7 @@ static void handle_inner(struct ovl_links *ls, struct ovl_link *l, struct sessio
 		ovl_ep_get_opt(&r, &ep);
 		if (!wire_done(&r))
 			goto bad;
-		observe(l, &ep);
+		observe(ls, l, &ep, now);
 		if (id == l->ping_id && l->ping_sent_at) {
 			uint64_t sample = now - l->ping_sent_at;
 			uint32_t rtt =
@@ -764,7 +776,7 @@ static void handle_inner(struct ovl_links *ls, struct ovl_link *l, struct sessio
 		ovl_ep_get_opt(&r, &ep);
 		if (!wire_done(&r))
 			goto bad;
-		observe(l, &ep);
+		observe(ls, l, &ep, now);
 		break;
 	case IN_PROBE:
 		/* Answered on the session it came on, from where it came: the
@@ -783,7 +795,7 @@ static void handle_inner(struct ovl_links *ls, struct ovl_link *l, struct sessio
 		if (!wire_done(&r) || !ovl_ep_is_ip(from))
 			goto bad;
 		if (id && id == l->probe_id && now <= l->probe_until)
-			probe_answered(ls, l, from, &ep);
+			probe_answered(ls, l, from, &ep, now);
 		break;
 	case IN_CLOSE: {
 		char reason[REASON_MAX + 32];

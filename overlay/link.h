@@ -148,6 +148,8 @@ const struct cert_info *ovl_link_peer(const struct ovl_link *l);
 const struct ovl_endpoint *ovl_link_endpoint(const struct ovl_link *l);
 /* Our own endpoint as the peer sees it (family 0 until it told us): STUN. */
 const struct ovl_endpoint *ovl_link_observed(const struct ovl_link *l);
+/* When the peer first told us that endpoint (about when our NAT made the mapping). */
+uint64_t ovl_link_observed_since(const struct ovl_link *l);
 /* Smoothed round-trip time in ms from pings; 0 until measured. */
 uint32_t ovl_link_rtt_ms(const struct ovl_link *l);
 enum ovl_link_state ovl_link_state(const struct ovl_link *l);
@@ -164,6 +166,7 @@ struct ovl_links_stats {
 	uint64_t replays, rekeys, roams;
 	uint64_t close_repeats; /* CLOSE sent again to a peer still using a closed link */
 	uint64_t probes_sent, probe_moves; /* path probes, and links an answer moved */
+	uint64_t observed_moves; /* a peer saw us at a new endpoint: our NAT mapped us anew */
 };
 void ovl_links_stats(const struct ovl_links *ls, struct ovl_links_stats *out);
 

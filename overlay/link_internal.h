@@ -94,6 +94,7 @@ struct ovl_link {
 	struct ovl_links *ls;
 	struct cert_info peer;
 	struct ovl_endpoint ep, observed;
+	uint64_t observed_at; /* when the peer first saw us at `observed` */
 	struct session *cur;
 	/* Sessions we no longer send on, still accepted until 15 s after the
 	 * peer last used them: after crossed handshakes and a rekey, the peer

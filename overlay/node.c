@@ -203,16 +203,16 @@ void ovl_node_nat(const struct ovl_node *n, struct ovl_nat_view *out)
 	struct ovl_nat_obs obs[OVL_NAT_REFLEXIVE_MAX * 4];
 	size_t m = 0;
 
-	/* What our peers see (the overlay as STUN): the newest links first, as
-	 * their mappings tell most about the NAT as it is now. */
+	/* What our peers see (the overlay as STUN), and since when: the order
+	 * in which our NAT made those mappings (after a rebinding, the new ones
+	 * are the newest). */
 	for (size_t i = ovl_links_count(n->ls); i-- > 0 && m < sizeof(obs) / sizeof(obs[0]);) {
 		struct ovl_link *l = ovl_links_at(n->ls, i);
-		const struct nlink *x = ovl_link_user(l);
 
 		if (!ovl_ep_is_ip(ovl_link_observed(l)))
 			continue;
 		obs[m].ep = *ovl_link_observed(l);
-		obs[m++].since = x ? x->since : 0;
+		obs[m++].since = ovl_link_observed_since(l);
 	}
 	ovl_nat_assess(n->cfg.local, n->cfg.n_local, obs, m, out);
 }
@@ -799,25 +799,21 @@ static void drop_leaf_links(struct ovl_node *n, uint64_t now, size_t n_near)
 	}
 }
 
-/* The NAT in front of us gave us a new public endpoint (it rebooted, or
- * rebound its mappings): peers behind NATs of their own must learn it from
- * us, as with an address of our own that changed. */
-static void check_reflexive(struct ovl_node *n, uint64_t now)
+/* A peer sees us at a new endpoint on a link it saw us on before: the NAT in
+ * front of us mapped us anew (it rebooted, or rebound). Peers behind NATs of
+ * their own must learn that from us, as with an address of ours that
+ * changed; at most once a second. */
+static void check_observed(struct ovl_node *n, uint64_t now)
 {
-	struct ovl_nat_view v;
+	struct ovl_links_stats st;
 
-	ovl_node_nat(n, &v);
-	if (v.type != OVL_NAT_CONE || v.n_reflexive == 0)
+	ovl_links_stats(n->ls, &st);
+	if (st.observed_moves == n->observed_moves || (n->moved_told && now - n->moved_told < 1000))
 		return;
-	if (ovl_ep_is_ip(&n->last_refl) && !ovl_ep_eq(&n->last_refl, &v.reflexive[0])) {
-		char a[OVL_EP_STR_MAX], b[OVL_EP_STR_MAX];
-
-		ovl_ep_format(&n->last_refl, a);
-		ovl_ep_format(&v.reflexive[0], b);
-		LOG(LOG_LVL_INFO, "our NAT maps us to %s now (was %s): telling our peers", b, a);
-		nd_punch_moved(n, now);
-	}
-	n->last_refl = v.reflexive[0];
+	n->observed_moves = st.observed_moves;
+	n->moved_told = now;
+	LOG(LOG_LVL_INFO, "a peer sees us at a new endpoint: telling our peers where we are");
+	nd_punch_moved(n, now);
 }
 
 static void maintain(struct ovl_node *n, uint64_t now)
@@ -825,8 +821,6 @@ static void maintain(struct ovl_node *n, uint64_t now)
 	struct ovl_link *near[2 * NEIGH_MAX];
 	size_t m = nd_near(n, near, 2 * NEIGH_MAX);
 	struct ovl_link *s[NEIGH_MAX], *p[NEIGH_MAX];
-
-	check_reflexive(n, now);
 
 	/* Leaf-set exchange: neighbours learn of better neighbours. */
 	for (size_t i = 0; i < m; i++)
@@ -918,8 +912,10 @@ uint64_t ovl_node_tick(struct ovl_node *n, uint64_t now)
 			rejoin(n, now);
 		n->next_rejoin = now + jitter(n, n->cfg.rejoin_ms);
 	}
-	if (n->state == OVL_NODE_RUNNING)
+	if (n->state == OVL_NODE_RUNNING) {
+		check_observed(n, now);
 		next = min_u64(next, nd_punch_tick(n, now));
+	}
 	next = min_u64(next, ovl_links_tick(n->ls, now));
 	next = min_u64(next, n->next_maintain);
 	next = min_u64(next, n->next_rejoin);

@@ -141,8 +141,9 @@ struct ovl_node {
 	size_t n_upper;
 	struct rslot slot[RELAY_SLOTS];
 	struct punch punch[PUNCH_MAX];
-	uint64_t punch_due;            /* the earliest punch deadline (UINT64_MAX: none) */
-	struct ovl_endpoint last_refl; /* our main reflexive endpoint at the last upkeep */
+	uint64_t punch_due;      /* the earliest punch deadline (UINT64_MAX: none) */
+	uint64_t observed_moves; /* the link engine's count when we last told our peers */
+	uint64_t moved_told;     /* when we last did */
 	struct ovl_node_stats st;
 	uint8_t buf[OVL_LINK_MTU];
 	uint8_t rbuf[OVL_LINK_MTU]; /* relay messages: built while buf may be in use */

@@ -16,6 +16,9 @@
  *                between them) moves to a direct path once the firewall
  *                opens, without a new handshake; when its relay dies it is
  *                rebuilt through another.
+ *   roam         a member's NAT rebinds (a new public port for everything):
+ *                its direct link to a member behind another NAT follows it
+ *                (RP_PUNCH and probes), with no new link.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -93,13 +96,12 @@ static bool consistent(struct sim *s, void *ctx)
 /* n nodes, node i behind nat[i % n_nat] (the three bootstraps public),
  * started at 50 a second; returns once the ring is consistent and has had
  * 20 s more of upkeep. */
-static struct sim *build(uint64_t seed, size_t n, const enum sim_nat_type *nat, size_t n_nat,
-                         struct sim_ring *ring)
+static struct sim *build_cfg(uint64_t seed, size_t n, const enum sim_nat_type *nat, size_t n_nat,
+                             struct sim_ring *ring, const struct sim_config *base)
 {
-	struct sim_config cfg;
+	struct sim_config cfg = *base;
 	struct sim *s;
 
-	sim_config_default(&cfg);
 	cfg.seed = seed;
 	cfg.nodes = n;
 	assert_int_equal(sim_new(&cfg, &s), 0);
@@ -115,6 +117,15 @@ static struct sim *build(uint64_t seed, size_t n, const enum sim_nat_type *nat, 
 		         sim_ring_wrong(ring, s));
 	sim_run_until(s, sim_now(s) + 20000);
 	return s;
+}
+
+static struct sim *build(uint64_t seed, size_t n, const enum sim_nat_type *nat, size_t n_nat,
+                         struct sim_ring *ring)
+{
+	struct sim_config cfg;
+
+	sim_config_default(&cfg);
+	return build_cfg(seed, n, nat, n_nat, ring, &cfg);
 }
 
 static bool linked(struct sim *s, size_t a, size_t b)
@@ -340,14 +351,95 @@ static void test_upgrade(void **state)
 	sim_free(s);
 }
 
+struct moved {
+	size_t at, of;
+	struct ovl_endpoint from;
+};
+
+/* at's link to `of` is up, direct, and no longer at the old endpoint. */
+static bool link_moved(struct sim *s, void *ctx)
+{
+	const struct moved *m = ctx;
+	struct ovl_node_link ls[128];
+	size_t k = ovl_node_links(sim_node_c(s, m->at), ls, 128);
+
+	for (size_t i = 0; i < k && i < 128; i++)
+		if (ovl_addr_eq(&ls[i].addr, sim_addr(s, m->of)))
+			return !ls[i].relayed && ls[i].endpoint.family == 4 &&
+			       !ovl_ep_eq(&ls[i].endpoint, &m->from);
+	return false;
+}
+
+static struct ovl_endpoint endpoint_of(struct sim *s, size_t at, size_t of)
+{
+	struct ovl_node_link ls[128];
+	size_t k = ovl_node_links(sim_node_c(s, at), ls, 128);
+
+	for (size_t i = 0; i < k && i < 128; i++)
+		if (ovl_addr_eq(&ls[i].addr, sim_addr(s, of)))
+			return ls[i].endpoint;
+	fail_msg("n%zu has no link to n%zu", at, of);
+	return ls[0].endpoint;
+}
+
+static void test_roam(void **state)
+{
+	static const enum sim_nat_type mix[] = {SIM_NAT_CONE, SIM_NAT_NONE};
+	struct sim_config cfg;
+	struct sim_ring ring;
+	struct sim *s;
+	struct pair p = {0};
+	struct moved m;
+	uint64_t since_a, since_b, t0;
+
+	(void)state;
+	sim_config_default(&cfg);
+	cfg.node.links.keepalive_ms = 1000;
+	cfg.node.links.dead_ms = 4000;
+	cfg.node.maintain_ms = 1000;
+	s = build_cfg(402, 16, mix, 2, &ring, &cfg);
+	/* Two members behind cone NATs, linked directly. */
+	for (p.a = 3; p.a < sim_nodes(s) && !p.b; p.a++)
+		for (size_t b = p.a + 1; b < sim_nodes(s); b++)
+			if (sim_nat(s, p.a) == SIM_NAT_CONE && sim_nat(s, b) == SIM_NAT_CONE &&
+			    linked(s, p.a, b) && !relayed(s, p.a, b)) {
+				p.b = b;
+				break;
+			}
+	p.a--;
+	assert_true(p.b != 0);
+	since_a = ovl_node_link_since(sim_node_c(s, p.a), sim_addr(s, p.b));
+	since_b = ovl_node_link_since(sim_node_c(s, p.b), sim_addr(s, p.a));
+	m = (struct moved){.at = p.b, .of = p.a, .from = endpoint_of(s, p.b, p.a)};
+
+	assert_int_equal(sim_nat_rebind(s, p.a), 0);
+	assert_int_equal(sim_nat_rebind(s, 0), -EINVAL); /* a public node has no NAT */
+	t0 = sim_now(s);
+	/* The NATed peer follows: the same link, at the new mapping, direct. */
+	if (!sim_run_until_cond(s, t0 + 3 * cfg.node.links.dead_ms, 10, link_moved, &m))
+		fail_msg("n%zu's link to n%zu did not follow its NAT's new mapping", p.b, p.a);
+	print_message(
+	        "n%zu's NAT rebound: n%zu's link to it moved after %llu ms (keepalive %u ms)\n",
+	        p.a, p.b, (unsigned long long)(sim_now(s) - t0), cfg.node.links.keepalive_ms);
+	assert_int_equal(ovl_node_link_since(sim_node_c(s, p.a), sim_addr(s, p.b)), since_a);
+	assert_int_equal(ovl_node_link_since(sim_node_c(s, p.b), sim_addr(s, p.a)), since_b);
+	/* And it keeps working: still the same link a dead timeout later. */
+	sim_run_until(s, sim_now(s) + 2 * cfg.node.links.dead_ms);
+	assert_int_equal(ovl_node_link_since(sim_node_c(s, p.b), sim_addr(s, p.a)), since_b);
+	assert_true(link_moved(s, &m));
+	sim_ring_release(&ring);
+	sim_free(s);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct CMUnitTest all[] = {
 	        cmocka_unit_test(test_ring_200),
 	        cmocka_unit_test(test_pairs),
 	        cmocka_unit_test(test_upgrade),
+	        cmocka_unit_test(test_roam),
 	};
-	static const char *const names[] = {"ring_200", "pairs", "upgrade"};
+	static const char *const names[] = {"ring_200", "pairs", "upgrade", "roam"};
 
 	if (argc == 2) {
 		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)

@@ -1163,6 +1163,70 @@ static void roaming_peer_is_followed(void **state)
 	finish(ns);
 }
 
+struct ep_want {
+	int node, peer;
+	struct ovl_endpoint ep;
+};
+
+static bool link_ep_is(struct netsim *ns, void *ctx)
+{
+	const struct ep_want *w = ctx;
+	struct ovl_link *l = ns_link(ns, w->node, w->peer);
+
+	return l && ovl_ep_eq(ovl_link_endpoint(l), &w->ep);
+}
+
+/* A path probe (docs/nat.md): its answer moves the prober's link to where
+ * the answer came from, with the same session; a probe alone moves nothing
+ * at the receiver, whose link follows only the prober's ordinary traffic. */
+static void probe_answer_moves_the_link_a_probe_alone_does_not(void **state)
+{
+	struct netsim *ns = sim_new(38);
+	int a = ns_add_sim(ns, "alice", NULL), b = ns_add_sim(ns, "bob", NULL);
+	struct ovl_endpoint a_old = *ns_ep(ns, 0), b_new = *ns_ep(ns, 1), a_new = a_old, none = {0};
+	struct ep_want w = {.node = 0, .peer = 1};
+	struct ovl_links_stats sa, sb;
+
+	(void)state;
+	assert_int_equal(ns_connect(ns, a, b, NULL), 0);
+	assert_true(wait_linked(ns, a, b, 10000));
+	ns_run_for(ns, 100);
+	assert_int_equal(ovl_link_probe(ns_engine(ns, a), ns_link(ns, a, b), ns_now(ns), &none),
+	                 -EINVAL);
+
+	/* Bob moves without a word: alice's link points at nobody until she probes. */
+	b_new.port = 7002;
+	ns_set_endpoint(ns, b, &b_new);
+	sa = ns_stats(ns, a);
+	assert_int_equal(ovl_link_probe(ns_engine(ns, a), ns_link(ns, a, b), ns_now(ns), &b_new),
+	                 0);
+	ns_poke(ns, a);
+	w.ep = b_new;
+	assert_true(ns_run_until(ns, link_ep_is, &w, ns_now(ns) + 1000));
+	assert_int_equal(ns_stats(ns, a).probe_moves, sa.probe_moves + 1);
+	assert_int_equal(ns_stats(ns, a).probes_sent, sa.probes_sent + 1);
+	assert_int_equal(ns_stats(ns, a).hs_completed, sa.hs_completed); /* no new handshake */
+	exchange(ns, a, b, "after the probe");
+
+	/* Alice moves and probes bob: bob answers but keeps his link where it was... */
+	a_new.port = 7003;
+	ns_set_endpoint(ns, a, &a_new);
+	sb = ns_stats(ns, b);
+	assert_int_equal(ovl_link_probe(ns_engine(ns, a), ns_link(ns, a, b), ns_now(ns), &b_new),
+	                 0);
+	ns_poke(ns, a);
+	ns_run_for(ns, 200);
+	assert_ep_eq(ovl_link_endpoint(ns_link(ns, b, a)), &a_old);
+	assert_int_equal(ns_stats(ns, b).roams, sb.roams);
+	/* ... until her ordinary traffic comes from the new endpoint. */
+	assert_int_equal(ns_send(ns, a, b, "from alice's new port", 21), 0);
+	assert_true(wait_recv(ns, b, "from alice's new port", 21, 1000));
+	assert_ep_eq(ovl_link_endpoint(ns_link(ns, b, a)), &a_new);
+	exchange(ns, a, b, "both moved");
+	assert_int_equal(ns_count(ns, a, NS_EV_DOWN) + ns_count(ns, b, NS_EV_DOWN), 0);
+	finish(ns);
+}
+
 struct observed_want {
 	int node, peer;
 	struct ovl_endpoint ep;
@@ -1734,6 +1798,7 @@ int main(void)
 	        TEST(one_way_flow_survives_rekeys),
 	        TEST(rekey_under_loss_keeps_the_link),
 	        TEST(roaming_peer_is_followed),
+	        TEST(probe_answer_moves_the_link_a_probe_alone_does_not),
 	        TEST(observed_endpoint_is_what_the_peer_sees),
 	        TEST(close_takes_both_sides_down_and_reconnect_works),
 	        TEST(simultaneous_connect_ends_with_one_link),

@@ -48,6 +48,7 @@ struct natmap {
 struct simnat {
 	enum sim_nat_type type;
 	uint16_t next_port; /* SIM_NAT_SEQUENTIAL */
+	uint16_t cone_port; /* SIM_NAT_CONE: SIM_PORT until a rebinding */
 	struct natmap *m;
 	size_t n, cap;
 };
@@ -256,6 +257,18 @@ int sim_set_nat(struct sim *s, size_t i, enum sim_nat_type t)
 		return -ENOMEM;
 	sn->nat->type = t;
 	sn->nat->next_port = (uint16_t)(20000 + sim_rand_below(s, 20000));
+	sn->nat->cone_port = SIM_PORT;
+	return 0;
+}
+
+int sim_nat_rebind(struct sim *s, size_t i)
+{
+	struct simnat *nt = i < s->n ? s->nodes[i].nat : NULL;
+
+	if (!nt)
+		return -EINVAL;
+	nt->n = 0;
+	nt->cone_port = (uint16_t)(nt->cone_port == SIM_PORT ? SIM_PORT + 1000 : nt->cone_port + 1);
 	return 0;
 }
 
@@ -278,7 +291,7 @@ static uint16_t nat_out(struct sim *s, struct simnode *sn, const struct ovl_endp
 {
 	struct simnat *nt = sn->nat;
 	struct natmap *m = NULL;
-	uint16_t port = SIM_PORT;
+	uint16_t port = nt->cone_port;
 
 	for (size_t k = 0; k < nt->n && !m; k++)
 		if (ovl_ep_eq(&nt->m[k].dst, to))
