@@ -193,7 +193,7 @@ static unsigned rtt_of(const struct ovl_relay_offer *o)
 int ovl_relay_choose(const struct ovl_relay_offer *mine, size_t n_mine,
                      const struct ovl_relay_offer *theirs, size_t n_theirs,
                      const struct cert_addr *self, const struct cert_addr *peer, uint32_t skip,
-                     bool *linked)
+                     uint32_t last, bool *linked)
 {
 	int best = -1, far = -1;
 	unsigned best_cost = 0, far_cost = 0;
@@ -209,7 +209,7 @@ int ovl_relay_choose(const struct ovl_relay_offer *mine, size_t n_mine,
 		for (j = 0; j < n_mine && !ovl_addr_eq(&mine[j].addr, &o->addr); j++)
 			;
 		if (j == n_mine) {
-			cost = rtt_of(o);
+			cost = rtt_of(o) + ((last >> i & 1) ? OVL_RELAY_LAST_RESORT : 0);
 			if (far < 0 || cost < far_cost ||
 			    (cost == far_cost && ovl_addr_cmp(&o->addr, &theirs[far].addr) < 0)) {
 				far = (int)i;
@@ -217,7 +217,7 @@ int ovl_relay_choose(const struct ovl_relay_offer *mine, size_t n_mine,
 			}
 			continue;
 		}
-		cost = rtt_of(o) + rtt_of(&mine[j]);
+		cost = rtt_of(o) + rtt_of(&mine[j]) + ((last >> i & 1) ? OVL_RELAY_LAST_RESORT : 0);
 		if (best < 0 || cost < best_cost ||
 		    (cost == best_cost && ovl_addr_cmp(&o->addr, &theirs[best].addr) < 0)) {
 			best = (int)i;

@@ -24,6 +24,7 @@
 #define OVL_NAT_REFLEXIVE_MAX 8    /* distinct reflexive endpoints kept */
 #define OVL_RELAY_OFFERS_MAX  6    /* relays offered in a connect-to-me */
 #define OVL_RELAY_RTT_UNKNOWN 1000 /* ms counted for a link whose RTT is not measured yet */
+#define OVL_RELAY_LAST_RESORT 2000 /* ms added for a relay of last resort (a bootstrap node) */
 
 enum ovl_nat_type {
 	OVL_NAT_UNKNOWN, /* no peer told us yet */
@@ -81,14 +82,16 @@ struct ovl_relay_offer {
  * The relay for a link between us and a peer, from our offers (`mine`: our
  * direct links) and the peer's (`theirs`): the member both are linked to with
  * the smallest sum of the two RTTs (an unmeasured one counts as
- * OVL_RELAY_RTT_UNKNOWN); ties go to the lower address. If there is none, the
- * peer's offer with the smallest RTT, which we must link to first (*linked
- * false). Offers that are ourselves, the peer, or set in `skip` (bit i: the
- * peer's offer i already failed) never win. The index in theirs, or -1.
+ * OVL_RELAY_RTT_UNKNOWN, one set in `last` — bit i: the peer's offer i is a
+ * bootstrap node, which should carry no user traffic — OVL_RELAY_LAST_RESORT
+ * more); ties go to the lower address. If there is none, the peer's offer
+ * with the smallest such cost, which we must link to first (*linked false).
+ * Offers that are ourselves, the peer, or set in `skip` (bit i: the peer's
+ * offer i already failed) never win. The index in theirs, or -1.
  */
 int ovl_relay_choose(const struct ovl_relay_offer *mine, size_t n_mine,
                      const struct ovl_relay_offer *theirs, size_t n_theirs,
                      const struct cert_addr *self, const struct cert_addr *peer, uint32_t skip,
-                     bool *linked);
+                     uint32_t last, bool *linked);
 
 #endif

@@ -179,18 +179,39 @@ static void connect_all(struct ovl_node *n, uint64_t now, struct punch *p)
 	}
 }
 
+/* The peer's offers that are bootstrap nodes (the group's list: the peer's
+ * is ours): relays of last resort, since they should carry no user traffic. */
+static uint32_t last_resort(const struct ovl_node *n, const struct punch *p)
+{
+	uint32_t last = 0;
+
+	for (size_t i = 0; i < p->n_offers; i++)
+		for (size_t b = 0; b < n->cfg.n_bootstrap; b++)
+			if (ovl_ep_eq(&p->offers[i].ep, &n->cfg.bootstrap[b]))
+				last |= 1u << i;
+	return last;
+}
+
 /* Picks a relay and starts on it; with none left, rests. */
 static void choose_relay(struct ovl_node *n, uint64_t now, struct punch *p)
 {
 	struct ovl_relay_offer mine[OVL_RELAY_OFFERS_MAX * 4];
 	size_t n_mine = nd_offers(n, &p->peer, mine, sizeof(mine) / sizeof(mine[0]));
+	uint32_t last = last_resort(n, p);
 	char who[16];
 
 	ovl_addr_short(&p->peer, who, sizeof(who));
+	/* A far link is a routing shortcut among many: not worth a relay's
+	 * links and bandwidth (the class is asked again later, maybe of a
+	 * member we can reach). Ring neighbours and traffic are. */
+	if (p->kind == OVL_KIND_FAR) {
+		set_state(n, p, PS_RESTING, now + REST_MS);
+		return;
+	}
 	for (size_t tries = 0; tries <= p->n_offers; tries++) {
 		bool linked;
 		int i = ovl_relay_choose(mine, n_mine, p->offers, p->n_offers, &n->self.addr,
-		                         &p->peer, p->skip, &linked);
+		                         &p->peer, p->skip, last, &linked);
 		const struct ovl_relay_offer *o;
 
 		if (i < 0)

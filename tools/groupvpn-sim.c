@@ -23,6 +23,7 @@ static void usage(FILE *f)
 	        "usage: groupvpn-sim --nodes N [--seed S] [--lookups L] [--churn F]\n"
 	        "                    [--join-rate R] [--settle SECONDS] [--retries K] [--log "
 	        "LEVEL]\n"
+	        "                    [--nat CONE,SYMMETRIC,SEQUENTIAL]\n"
 	        "                    [--dht-keys K [--dht-replicas R] [--dht-ttl SECONDS]\n"
 	        "                     [--dht-settle SECONDS] [--dht-refresh SECONDS]\n"
 	        "                     [--dht-create-race N] [--dht-join N]] [--json]\n"
@@ -41,6 +42,10 @@ static void usage(FILE *f)
 	        "                    reached the key's owner within 10 virtual s\n"
 	        "  --log LEVEL       print the engines' log lines up to LEVEL (error, warn,\n"
 	        "                    info, debug) to stderr, with the virtual time\n"
+	        "  --nat C,S,Q       fractions of the nodes (bootstraps excepted) behind NAT\n"
+	        "                    routers of their own: cone (port-preserving), symmetric\n"
+	        "                    (random ports), sequential symmetric; e.g. 0.4,0.2,0.1\n"
+	        "                    (default: none; docs/nat.md)\n"
 	        "  --json            print one JSON object instead of the summary\n"
 	        "\n"
 	        "DHT (every node runs the DHT engine when K > 0):\n"
@@ -104,6 +109,7 @@ int main(int argc, char **argv)
 	        {"retries", required_argument, NULL, 'r'},
 	        {"log", required_argument, NULL, 'L'},
 	        {"json", no_argument, NULL, 'J'},
+	        {"nat", required_argument, NULL, 'A'},
 	        {"dht-keys", required_argument, NULL, 'K'},
 	        {"dht-replicas", required_argument, NULL, 'R'},
 	        {"dht-ttl", required_argument, NULL, 'T'},
@@ -148,6 +154,20 @@ int main(int argc, char **argv)
 				return bad("--churn", optarg, "want a fraction, 0 <= F < 1");
 			p.churn = d;
 			break;
+		case 'A': {
+			double f[3];
+			char rest[64];
+
+			if (strlen(optarg) >= sizeof(rest) ||
+			    sscanf(optarg, "%lf,%lf,%lf%63s", &f[0], &f[1], &f[2], rest) != 3 ||
+			    f[0] < 0 || f[1] < 0 || f[2] < 0 || f[0] + f[1] + f[2] > 1.0)
+				return bad("--nat", optarg,
+				           "want three fractions C,S,Q >= 0 with a sum <= 1");
+			p.nat_cone = f[0];
+			p.nat_symmetric = f[1];
+			p.nat_sequential = f[2];
+			break;
+		}
 		case 'j':
 			if (!parse_double(optarg, &d) || d <= 0 || d > 1e6)
 				return bad("--join-rate", optarg,

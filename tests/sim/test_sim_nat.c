@@ -64,6 +64,31 @@ static void test_ring_200(void **state)
 	assert_true(sim_success_rate(&r.build.lookups) >= 0.99);
 	assert_int_equal(r.build.lookups.wrong_node, 0);
 	assert_true(r.build.links_relayed > 0);
+	{
+		const struct sim_nat_paths *np = &r.build.nat;
+		enum {
+			P = SIM_NAT_NONE,
+			C = SIM_NAT_CONE,
+			S = SIM_NAT_SYMMETRIC,
+			Q = SIM_NAT_SEQUENTIAL
+		};
+
+		print_message(
+		        "cone-cone %zu/%zu, public-symmetric %zu/%zu, cone-symmetric %zu/%zu, "
+		        "cone-sequential %zu/%zu link ends direct/relayed\n",
+		        np->direct[C][C], np->relayed[C][C], np->direct[P][S], np->relayed[P][S],
+		        np->direct[C][S], np->relayed[C][S], np->direct[C][Q], np->relayed[C][Q]);
+		/* Where a direct path exists, the link took it (after any relayed start)... */
+		for (int t = 0; t < SIM_NAT_TYPE_MAX; t++)
+			assert_int_equal(np->relayed[P][t] + np->relayed[t][P], 0);
+		assert_int_equal(np->relayed[C][C], 0);
+		assert_true(np->direct[C][C] > 0);
+		/* ... where none can, it is relayed (the NAT model and our links agree)... */
+		assert_int_equal(np->direct[C][S] + np->direct[S][C] + np->direct[S][S], 0);
+		assert_true(np->relayed[C][S] > 0 && np->relayed[S][S] > 0);
+		/* ... and port prediction opens some through a NAT that counts up. */
+		assert_true(np->direct[C][Q] + np->direct[Q][C] > 0);
+	}
 	assert_true(r.stats.lost_nat > 0); /* the routers did refuse something */
 	assert_int_equal(r.stats.tick_past, 0);
 }

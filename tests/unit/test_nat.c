@@ -179,10 +179,11 @@ static void the_common_relay_with_the_smallest_rtt_sum_wins(void **state)
 
 	(void)state;
 	/* 1: 55, 2: 45, 3: 1000 + 1 (unmeasured on our side), 4: not ours. */
-	assert_int_equal(ovl_relay_choose(mine, 3, theirs, 4, &self, &peer, 0, &linked), 0);
+	assert_int_equal(ovl_relay_choose(mine, 3, theirs, 4, &self, &peer, 0, 0, &linked), 0);
 	assert_true(linked);
 	/* Relay 2 failed: the next best common one, 1. */
-	assert_int_equal(ovl_relay_choose(mine, 3, theirs, 4, &self, &peer, 1u << 0, &linked), 1);
+	assert_int_equal(ovl_relay_choose(mine, 3, theirs, 4, &self, &peer, 1u << 0, 0, &linked),
+	                 1);
 	assert_true(linked);
 }
 
@@ -194,7 +195,7 @@ static void without_a_common_member_the_peers_nearest_relay_is_linked_first(void
 	bool linked = true;
 
 	(void)state;
-	assert_int_equal(ovl_relay_choose(mine, 1, theirs, 3, &self, &peer, 0, &linked), 1);
+	assert_int_equal(ovl_relay_choose(mine, 1, theirs, 3, &self, &peer, 0, 0, &linked), 1);
 	assert_false(linked);
 }
 
@@ -206,10 +207,29 @@ static void ourselves_the_peer_and_failed_offers_never_relay(void **state)
 	bool linked;
 
 	(void)state;
-	assert_int_equal(ovl_relay_choose(mine, 2, theirs, 3, &self, &peer, 0, &linked), 2);
+	assert_int_equal(ovl_relay_choose(mine, 2, theirs, 3, &self, &peer, 0, 0, &linked), 2);
 	assert_false(linked);
-	assert_int_equal(ovl_relay_choose(mine, 2, theirs, 3, &self, &peer, 1u << 2, &linked), -1);
-	assert_int_equal(ovl_relay_choose(mine, 0, NULL, 0, &self, &peer, 0, &linked), -1);
+	assert_int_equal(ovl_relay_choose(mine, 2, theirs, 3, &self, &peer, 1u << 2, 0, &linked),
+	                 -1);
+	assert_int_equal(ovl_relay_choose(mine, 0, NULL, 0, &self, &peer, 0, 0, &linked), -1);
+}
+
+static void a_bootstrap_node_relays_only_as_a_last_resort(void **state)
+{
+	struct cert_addr self = {{0xee}}, peer = {{0xdd}};
+	/* Relay 1 is a bootstrap node, nearer than member 2. */
+	struct ovl_relay_offer mine[] = {offer(1, 2), offer(2, 30)};
+	struct ovl_relay_offer theirs[] = {offer(1, 2), offer(2, 30)};
+	bool linked;
+
+	(void)state;
+	assert_int_equal(ovl_relay_choose(mine, 2, theirs, 2, &self, &peer, 0, 0, &linked), 0);
+	assert_int_equal(ovl_relay_choose(mine, 2, theirs, 2, &self, &peer, 0, 1u << 0, &linked),
+	                 1);
+	/* ... but it still relays when it is the only one. */
+	assert_int_equal(ovl_relay_choose(mine, 1, theirs, 1, &self, &peer, 0, 1u << 0, &linked),
+	                 0);
+	assert_true(linked);
 }
 
 static void ties_go_to_the_lower_address_on_both_sides(void **state)
@@ -220,8 +240,8 @@ static void ties_go_to_the_lower_address_on_both_sides(void **state)
 
 	(void)state;
 	/* Both ends see the same sums: both pick relay 3, whichever side asks. */
-	assert_int_equal(ovl_relay_choose(x, 2, x, 2, &a, &b, 0, &linked), 1);
-	assert_int_equal(ovl_relay_choose(x, 2, x, 2, &b, &a, 0, &linked), 1);
+	assert_int_equal(ovl_relay_choose(x, 2, x, 2, &a, &b, 0, 0, &linked), 1);
+	assert_int_equal(ovl_relay_choose(x, 2, x, 2, &b, &a, 0, 0, &linked), 1);
 }
 
 int main(void)
@@ -239,6 +259,7 @@ int main(void)
 	        cmocka_unit_test(the_common_relay_with_the_smallest_rtt_sum_wins),
 	        cmocka_unit_test(without_a_common_member_the_peers_nearest_relay_is_linked_first),
 	        cmocka_unit_test(ourselves_the_peer_and_failed_offers_never_relay),
+	        cmocka_unit_test(a_bootstrap_node_relays_only_as_a_last_resort),
 	        cmocka_unit_test(ties_go_to_the_lower_address_on_both_sides),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -176,9 +176,12 @@ void sim_link_counts(const struct sim *s, double *mean, size_t *max)
 	*max = hi;
 }
 
-void sim_link_paths(const struct sim *s, size_t *total, size_t *relayed)
+void sim_link_paths(const struct sim *s, const struct sim_ring *r, size_t *total, size_t *relayed,
+                    struct sim_nat_paths *nat)
 {
 	*total = *relayed = 0;
+	if (nat)
+		memset(nat, 0, sizeof(*nat));
 	for (size_t i = 0; i < sim_nodes(s); i++) {
 		const struct ovl_node *n = sim_node_c(s, i);
 		struct ovl_node_link *ls;
@@ -190,8 +193,14 @@ void sim_link_paths(const struct sim *s, size_t *total, size_t *relayed)
 		if (!ls)
 			continue;
 		got = ovl_node_links(n, ls, k);
-		for (size_t j = 0; j < got && j < k; j++)
+		for (size_t j = 0; j < got && j < k; j++) {
+			size_t peer = sim_ring_owner(r, s, &ls[j].addr);
+			enum sim_nat_type ta = sim_nat(s, i), tb = sim_nat(s, peer);
+
 			*relayed += ls[j].relayed;
+			if (nat && peer != SIZE_MAX)
+				(ls[j].relayed ? nat->relayed : nat->direct)[ta][tb]++;
+		}
 		*total += got < k ? got : k;
 		free(ls);
 	}

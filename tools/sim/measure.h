@@ -51,8 +51,15 @@ bool sim_ring_consistent(struct sim_ring *r, const struct sim *s);
 
 /* Links per live node (ovl_node_links). */
 void sim_link_counts(const struct sim *s, double *mean, size_t *max);
-/* Links in all (each counted at both ends) and how many of them are relayed. */
-void sim_link_paths(const struct sim *s, size_t *total, size_t *relayed);
+/* Link ends by the NAT types at both ends (ours, the peer's) and path. */
+struct sim_nat_paths {
+	size_t direct[SIM_NAT_TYPE_MAX][SIM_NAT_TYPE_MAX];
+	size_t relayed[SIM_NAT_TYPE_MAX][SIM_NAT_TYPE_MAX];
+};
+/* Links in all (each counted at both ends), how many of them are relayed,
+ * and (nat may be NULL) by NAT types. r must be up to date (sim_ring_update). */
+void sim_link_paths(const struct sim *s, const struct sim_ring *r, size_t *total, size_t *relayed,
+                    struct sim_nat_paths *nat);
 
 /* A live node chosen at random (SIZE_MAX if none). */
 size_t sim_random_live(struct sim *s);

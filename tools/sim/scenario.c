@@ -91,7 +91,8 @@ static int phase(struct sim *s, struct sim_ring *ring, const struct sim_params *
 	m->wrong = sim_ring_wrong(ring, s);
 	m->consistent = m->wrong == 0;
 	sim_link_counts(s, &m->links_mean, &m->links_max);
-	sim_link_paths(s, &m->links_total, &m->links_relayed);
+	sim_ring_update(ring, s);
+	sim_link_paths(s, ring, &m->links_total, &m->links_relayed, &m->nat);
 	sim_lookup_opts_default(&lo);
 	lo.count = p->lookups;
 	lo.retries = p->lookup_retries;
@@ -443,6 +444,24 @@ void sim_report_json(FILE *f, const struct sim_report *r)
 	fputs("}\n", f);
 }
 
+/* Link ends between NAT types: direct / relayed, one row per pair seen. */
+static void nat_text(FILE *f, const struct sim_nat_paths *np)
+{
+	static const char *const names[SIM_NAT_TYPE_MAX] = {"public", "cone", "symmetric",
+	                                                    "sequential"};
+
+	for (int a = 0; a < SIM_NAT_TYPE_MAX; a++)
+		for (int b = a; b < SIM_NAT_TYPE_MAX; b++) {
+			size_t d = np->direct[a][b] + (a != b ? np->direct[b][a] : 0);
+			size_t r = np->relayed[a][b] + (a != b ? np->relayed[b][a] : 0);
+
+			if (d + r)
+				fprintf(f,
+				        "    %-10s - %-10s  %5zu direct, %5zu relayed link ends\n",
+				        names[a], names[b], d, r);
+		}
+}
+
 static void measure_text(FILE *f, const char *title, const struct sim_measure *m)
 {
 	const struct sim_lookup_stats *l = &m->lookups;
@@ -464,6 +483,8 @@ static void measure_text(FILE *f, const char *title, const struct sim_measure *m
 	        l->hops_max);
 	fprintf(f, "  links per node    mean %.1f, max %zu; %zu of %zu link ends relayed\n",
 	        m->links_mean, m->links_max, m->links_relayed, m->links_total);
+	if (m->links_relayed)
+		nat_text(f, &m->nat);
 	fprintf(f,
 	        "  time              %.1f virtual s, %.1f wall s (%.1f CPU s), peak RSS %.0f MiB\n",
 	        m->virtual_seconds, m->wall_seconds, m->cpu_seconds, m->peak_rss_mb);
@@ -571,10 +592,10 @@ void sim_report_text(FILE *f, const struct sim_report *r)
 		dht_text(f, r);
 	fprintf(f,
 	        "datagrams: %llu sent, %llu delivered, %llu lost at random, %llu to dark "
-	        "endpoints, %llu by rule\n",
+	        "endpoints, %llu by rule, %llu refused by NAT routers\n",
 	        (unsigned long long)st->sent, (unsigned long long)st->delivered,
 	        (unsigned long long)st->lost_random, (unsigned long long)st->lost_dark,
-	        (unsigned long long)st->lost_rule);
+	        (unsigned long long)st->lost_rule, (unsigned long long)st->lost_nat);
 	fprintf(f,
 	        "engine: %llu ticks, %llu deadlines in the past; log: %llu errors, %llu warnings\n",
 	        (unsigned long long)st->ticks, (unsigned long long)st->tick_past,

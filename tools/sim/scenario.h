@@ -60,6 +60,7 @@ struct sim_measure {
 	double links_mean;
 	size_t links_max;
 	size_t links_total, links_relayed; /* both ends counted */
+	struct sim_nat_paths nat;          /* ... by the NAT types at the ends */
 	/* Since the start of the run, at the end of this measurement. */
 	double virtual_seconds, wall_seconds, cpu_seconds, peak_rss_mb;
 };
