@@ -718,6 +718,23 @@ int ovl_link_probe(struct ovl_links *ls, struct ovl_link *l, uint64_t now,
 	return 0;
 }
 
+int ovl_link_repath(struct ovl_links *ls, struct ovl_link *l, uint64_t now,
+                    const struct ovl_endpoint *ep)
+{
+	int rc;
+
+	if (!ep || (!ovl_ep_is_ip(ep) && ep->family != OVL_EP_RELAY))
+		return -EINVAL;
+	if (!l || l->state != OVL_LINK_UP)
+		return -ENOTCONN;
+	if (l->rekey)
+		return -EBUSY;
+	enter(ls);
+	rc = lk_hs_start(ls, now, ep, &l->peer.addr, false, l);
+	leave(ls);
+	return rc;
+}
+
 void ovl_links_kick(struct ovl_links *ls, uint64_t now)
 {
 	(void)now;

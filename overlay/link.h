@@ -125,6 +125,11 @@ int ovl_link_send(struct ovl_links *ls, struct ovl_link *l, uint64_t now, const 
  */
 int ovl_link_probe(struct ovl_links *ls, struct ovl_link *l, uint64_t now,
                    const struct ovl_endpoint *to);
+/* A new session for l whose handshake runs at ep (another relay slot of the
+ * caller's, or an IP endpoint): a rekey over a new path. When it completes,
+ * the link sends there. 0, -EINVAL, -ENOTCONN, -EBUSY (a rekey is running). */
+int ovl_link_repath(struct ovl_links *ls, struct ovl_link *l, uint64_t now,
+                    const struct ovl_endpoint *ep);
 /* Every link pings at once, whoever's turn it is: our address changed, and
  * peers find us at the new one within a round trip (roaming). */
 void ovl_links_kick(struct ovl_links *ls, uint64_t now);

@@ -224,6 +224,10 @@ int ovl_relay_choose(const struct ovl_relay_offer *mine, size_t n_mine,
 			best_cost = cost;
 		}
 	}
+	/* Rather than a bootstrap node, a member of the peer's that we link to
+	 * first: relaying should not pile up where every member joins. */
+	if (best >= 0 && (last >> best & 1) && far >= 0 && !(last >> far & 1))
+		return far;
 	if (best >= 0) {
 		*linked = true;
 		return best;

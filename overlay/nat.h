@@ -84,8 +84,9 @@ struct ovl_relay_offer {
  * the smallest sum of the two RTTs (an unmeasured one counts as
  * OVL_RELAY_RTT_UNKNOWN, one set in `last` — bit i: the peer's offer i is a
  * bootstrap node, which should carry no user traffic — OVL_RELAY_LAST_RESORT
- * more); ties go to the lower address. If there is none, the peer's offer
- * with the smallest such cost, which we must link to first (*linked false).
+ * more); ties go to the lower address. If there is none, or only a bootstrap
+ * node, the peer's offer with the smallest such cost that is not a bootstrap
+ * node (if any), which we must link to first (*linked false).
  * Offers that are ourselves, the peer, or set in `skip` (bit i: the peer's
  * offer i already failed) never win. The index in theirs, or -1.
  */

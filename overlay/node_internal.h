@@ -18,7 +18,7 @@ enum {
 	NM_RELAY = 6,  /* dst addr, datagram: relay this link datagram to dst, one of your links */
 	NM_RELAYED = 7,   /* src addr, datagram: a link datagram src asked us to relay to you */
 	NM_RELAY_ERR = 8, /* dst addr: I have no link to dst (any more) */
-	NM_PUNCH = 9,     /* u8 flags (1: answer), u8 n, endpoint[n]: probe my candidates */
+	NM_PUNCH = 9,     /* u8 flags (1: answer), u8 n, endpoint[n], offers: probe my candidates */
 };
 
 /* Routed protocols below OVL_PROTO_USER. */
@@ -29,6 +29,7 @@ enum {
 	RP_CTM_REP = 4,   /* u8 kind, u8 n, endpoint[n], u8 m, {addr, endpoint}[m] */
 	RP_ERROR = 5,     /* u32 id, u8 code, dst addr */
 	RP_PUNCH = 6,     /* u8 flags, u8 n, endpoint[n]: we moved; probe these (as NM_PUNCH) */
+	RP_VIA = 7, /* final addr, u8 proto (RP_CTM_REP), payload: pass it to final, your link */
 };
 
 /* RF_DETOUR: the message already took its one step past a node that knew no
@@ -173,9 +174,10 @@ void nd_relay_handle(struct ovl_node *n, uint64_t now, struct ovl_link *l, const
 bool nd_is_relayed(const struct ovl_link *l);
 /* The link to the member relaying l, or NULL (l direct, or the relay gone). */
 struct ovl_link *nd_relay_link(const struct ovl_node *n, const struct ovl_link *l);
-/* Starts a handshake with peer through our link to relay. 0 or -errno. */
+/* Starts a handshake with peer through our link to relay; with `l` (our
+ * relayed link to peer), a rekey of it through that relay instead. 0 or -errno. */
 int nd_relay_connect(struct ovl_node *n, uint64_t now, const struct cert_addr *relay,
-                     const struct cert_addr *peer);
+                     const struct cert_addr *peer, struct ovl_link *l);
 /* Link events as they concern relaying; up returns false if it closed l. */
 bool nd_relay_up(struct ovl_node *n, struct ovl_link *l);
 void nd_relay_down(struct ovl_node *n, struct ovl_link *l);

@@ -219,7 +219,7 @@ static void choose_relay(struct ovl_node *n, uint64_t now, struct punch *p)
 		o = &p->offers[i];
 		p->relay = i;
 		if (linked) {
-			if (nd_relay_connect(n, now, &o->addr, &p->peer) == 0) {
+			if (nd_relay_connect(n, now, &o->addr, &p->peer, NULL) == 0) {
 				LOG(LOG_LVL_INFO, "no direct path to %s after %llu ms: relaying",
 				    who, (unsigned long long)(now - p->started));
 				set_state(n, p, PS_RELAYING,
@@ -229,13 +229,46 @@ static void choose_relay(struct ovl_node *n, uint64_t now, struct punch *p)
 		} else if (ovl_links_count(n->ls) + ovl_links_pending(n->ls) <
 		                   n->cfg.links.max_links &&
 		           ovl_links_connect(n->ls, now, &o->ep, &o->addr) >= 0) {
-			set_state(n, p, PS_RELAY_LINK, now + n->cfg.links.hs_timeout_ms + 1000);
+			/* The relay may sit behind a NAT too: ask it as well, so both
+			 * sides punch (a far link: never relayed itself). */
+			if (!nd_punch_busy(n, &o->addr))
+				nd_punch_ask(n, now, &o->addr, OVL_KIND_FAR);
+			set_state(n, p, PS_RELAY_LINK, now + 2ull * n->cfg.links.hs_timeout_ms);
 			return;
 		}
 		p->skip |= 1u << i;
 	}
 	LOG_RL(LOG_LVL_INFO, "no direct path to %s and no member to relay: giving up for now", who);
 	set_state(n, p, PS_RESTING, now + REST_MS);
+}
+
+/* A relayed link that found no direct path: if it runs through a relay of
+ * last resort and a better one is there now (joins come through bootstrap
+ * nodes, so early relayed links often run through one), it moves there by a
+ * rekey through the better relay. */
+static void better_relay(struct ovl_node *n, uint64_t now, struct punch *p, struct ovl_link *l)
+{
+	struct ovl_relay_offer mine[OVL_RELAY_OFFERS_MAX * 4];
+	size_t n_mine = nd_offers(n, &p->peer, mine, sizeof(mine) / sizeof(mine[0]));
+	struct ovl_link *r = nd_relay_link(n, l);
+	uint32_t last = last_resort(n, p);
+	bool linked, on_last = false;
+	int i;
+
+	if (!r)
+		return;
+	for (size_t b = 0; b < n->cfg.n_bootstrap; b++)
+		on_last |= ovl_ep_eq(ovl_link_endpoint(r), &n->cfg.bootstrap[b]);
+	if (!on_last)
+		return;
+	i = ovl_relay_choose(mine, n_mine, p->offers, p->n_offers, &n->self.addr, &p->peer, 0, last,
+	                     &linked);
+	if (i < 0 || !linked || (last >> i & 1) ||
+	    ovl_addr_eq(&p->offers[i].addr, &ovl_link_peer(r)->addr))
+		return;
+	if (nd_relay_connect(n, now, &p->offers[i].addr, &p->peer, l) == 0)
+		LOG(LOG_LVL_INFO, "link to %s leaves relay %s (a bootstrap node) for a member",
+		    ovl_link_peer(l)->name, ovl_link_peer(r)->name);
 }
 
 static void start_probe_round(struct ovl_node *n, uint64_t now, struct punch *p)
@@ -249,15 +282,19 @@ static void start_probe_round(struct ovl_node *n, uint64_t now, struct punch *p)
 	set_state(n, p, PS_PROBING, now + PROBE_ROUND_MS);
 }
 
-/* NM_PUNCH with our current candidates over l; with l NULL, RP_PUNCH routed
- * to peer, first through any link but the one to it. */
+/* NM_PUNCH with our current candidates and relay offers over l; with l
+ * NULL, RP_PUNCH routed to peer, first through any link but the one to it. */
 static void send_punch(struct ovl_node *n, uint64_t now, struct ovl_link *l,
                        const struct cert_addr *peer, bool answer)
 {
 	struct ovl_endpoint cand[OVL_CANDIDATES_MAX];
-	uint8_t b[3 + OVL_CANDIDATES_MAX * OVL_EP_WIRE_V6];
+	struct ovl_relay_offer offers[OVL_RELAY_OFFERS_MAX];
+	uint8_t b[3 + OVL_CANDIDATES_MAX * OVL_EP_WIRE_V6 + 1 +
+	          OVL_RELAY_OFFERS_MAX * (CERT_ADDR_LEN + OVL_EP_WIRE_V6 + 2)];
 	struct wire_writer w = wire_writer(b, sizeof(b));
 	size_t nc = nd_candidates(n, cand, OVL_CANDIDATES_MAX);
+	const struct cert_addr *to = l ? &ovl_link_peer(l)->addr : peer;
+	size_t no = nd_offers(n, to, offers, OVL_RELAY_OFFERS_MAX);
 	struct ovl_link *via;
 
 	wire_put_u8(&w, NM_PUNCH);
@@ -265,6 +302,7 @@ static void send_punch(struct ovl_node *n, uint64_t now, struct ovl_link *l,
 	wire_put_u8(&w, (uint8_t)nc);
 	for (size_t i = 0; i < nc; i++)
 		ovl_ep_put(&w, &cand[i]);
+	nd_put_offers(&w, offers, no);
 	if (!wire_wok(&w))
 		return;
 	if (l) {
@@ -369,7 +407,7 @@ void nd_punch_up(struct ovl_node *n, struct ovl_link *l)
 
 			if (q->state == PS_RELAY_LINK && q->relay >= 0 &&
 			    ovl_addr_eq(&q->offers[q->relay].addr, a)) {
-				if (nd_relay_connect(n, now, a, &q->peer) == 0)
+				if (nd_relay_connect(n, now, a, &q->peer, NULL) == 0)
 					set_state(n, q, PS_RELAYING,
 					          now + n->cfg.links.hs_timeout_ms +
 					                  n->cfg.relay_after_ms);
@@ -438,14 +476,17 @@ void nd_punch_handle(struct ovl_node *n, uint64_t now, struct ovl_link *l, const
 {
 	struct wire_reader r = wire_reader(msg + 1, len - 1);
 	struct ovl_endpoint cand[OVL_CANDIDATES_MAX];
+	struct ovl_relay_offer offers[OVL_RELAY_OFFERS_MAX];
 	uint8_t flags = wire_get_u8(&r), nc = wire_get_u8(&r);
 	struct punch *p;
+	size_t no;
 
 	if (nc > OVL_CANDIDATES_MAX || (flags & ~1u))
 		return;
 	for (uint8_t i = 0; i < nc; i++)
 		ovl_ep_get(&r, &cand[i]);
-	if (!wire_done(&r) || ovl_link_state(l) != OVL_LINK_UP || !nd_is_relayed(l))
+	if (!nd_get_offers(&r, offers, &no) || !wire_done(&r) || ovl_link_state(l) != OVL_LINK_UP ||
+	    !nd_is_relayed(l))
 		return;
 	p = find(n, &ovl_link_peer(l)->addr);
 	if (!p)
@@ -454,6 +495,9 @@ void nd_punch_handle(struct ovl_node *n, uint64_t now, struct ovl_link *l, const
 		return;
 	memcpy(p->cand, cand, nc * sizeof(cand[0]));
 	p->n_cand = nc;
+	memcpy(p->offers, offers, no * sizeof(offers[0]));
+	p->n_offers = no;
+	p->skip = 0;
 	if (flags & 1)
 		send_punch(n, now, l, NULL, false);
 	start_probe_round(n, now, p);
@@ -464,16 +508,19 @@ void nd_punch_routed(struct ovl_node *n, uint64_t now, const struct cert_addr *s
 {
 	struct wire_reader r = wire_reader(payload, len);
 	struct ovl_endpoint cand[OVL_CANDIDATES_MAX];
+	struct ovl_relay_offer offers[OVL_RELAY_OFFERS_MAX];
 	uint8_t flags = wire_get_u8(&r), nc = wire_get_u8(&r);
 	struct ovl_link *l = ovl_links_find(n->ls, src);
 	struct punch *p;
+	size_t no;
 
 	if (nc > OVL_CANDIDATES_MAX || (flags & ~1u))
 		return;
 	for (uint8_t i = 0; i < nc; i++)
 		ovl_ep_get(&r, &cand[i]);
 	/* Only for a link we hold: a stranger's word starts nothing (a CTM does). */
-	if (!wire_done(&r) || !l || ovl_link_state(l) != OVL_LINK_UP)
+	if (!nd_get_offers(&r, offers, &no) || !wire_done(&r) || !l ||
+	    ovl_link_state(l) != OVL_LINK_UP)
 		return;
 	p = find(n, src);
 	if (!p)
@@ -482,6 +529,9 @@ void nd_punch_routed(struct ovl_node *n, uint64_t now, const struct cert_addr *s
 		return;
 	memcpy(p->cand, cand, nc * sizeof(cand[0]));
 	p->n_cand = nc;
+	memcpy(p->offers, offers, no * sizeof(offers[0]));
+	p->n_offers = no;
+	p->skip = 0;
 	if (flags & 1)
 		send_punch(n, now, NULL, src, false);
 	start_probe_round(n, now, p);
@@ -508,9 +558,18 @@ static uint64_t tick_one(struct ovl_node *n, uint64_t now, struct punch *p)
 	case PS_FREE:
 		return UINT64_MAX;
 	case PS_ASKED:
-	case PS_RESTING:
 		if (now >= p->deadline)
 			done(n, p);
+		break;
+	case PS_RESTING:
+		if (now < p->deadline)
+			break;
+		done(n, p);
+		/* A ring neighbour we still lack is asked again: relays come and go,
+		 * and nobody else may ever tell it about us (its own requests end
+		 * at whichever node is nearer to it). */
+		if (p->kind == OVL_KIND_NEAR && !l && nd_fits_leafset(n, &p->peer))
+			nd_punch_ask(n, now, &p->peer, OVL_KIND_NEAR);
 		break;
 	case PS_PUNCHING:
 		if (l) { /* the peer's relayed link came first, or up came without us */
@@ -571,6 +630,7 @@ static uint64_t tick_one(struct ovl_node *n, uint64_t now, struct punch *p)
 			break;
 		}
 		if (now >= p->deadline) {
+			better_relay(n, now, p, l);
 			p->retry_ms = p->retry_ms * 2 > n->cfg.punch_retry_max_ms
 			                      ? n->cfg.punch_retry_max_ms
 			                      : p->retry_ms * 2;

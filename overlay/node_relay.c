@@ -130,7 +130,7 @@ void nd_relay_send(struct ovl_node *n, uint64_t now, const struct ovl_endpoint *
 }
 
 int nd_relay_connect(struct ovl_node *n, uint64_t now, const struct cert_addr *relay,
-                     const struct cert_addr *peer)
+                     const struct cert_addr *peer, struct ovl_link *l)
 {
 	struct ovl_link *r = ovl_links_find(n->ls, relay);
 	struct ovl_endpoint ep;
@@ -142,6 +142,8 @@ int nd_relay_connect(struct ovl_node *n, uint64_t now, const struct cert_addr *r
 	if (i < 0)
 		return -ENOSPC;
 	ep = slot_ep((size_t)i);
+	if (l)
+		return ovl_link_repath(n->ls, l, now, &ep);
 	return ovl_links_connect(n->ls, now, &ep, peer);
 }
 

@@ -218,18 +218,24 @@ int nd_route_via(struct ovl_node *n, struct ovl_link *l, uint64_t now, const str
 int nd_send_ctm(struct ovl_node *n, uint64_t now, struct ovl_link *via, const struct cert_addr *dst,
                 uint8_t flags, enum ovl_link_kind kind)
 {
-	uint8_t b[2 + OVL_CANDIDATES_MAX * OVL_EP_WIRE_V6 + OFFERS_WIRE_MAX];
+	uint8_t b[2 + OVL_CANDIDATES_MAX * OVL_EP_WIRE_V6 + OFFERS_WIRE_MAX + CERT_ADDR_LEN];
 	struct ovl_endpoint cand[OVL_CANDIDATES_MAX];
 	struct ovl_relay_offer offers[OVL_RELAY_OFFERS_MAX];
 	struct wire_writer w = wire_writer(b, sizeof(b));
 	size_t nc = nd_candidates(n, cand, OVL_CANDIDATES_MAX);
 	size_t no = nd_offers(n, dst, offers, OVL_RELAY_OFFERS_MAX);
+	/* The anchor: the link the request leaves by. The reply goes to it and
+	 * over its link to us, since whoever answers may find no route to us
+	 * (behind a NAT we have few links, and our neighbours none yet). */
+	struct ovl_link *first =
+	        via ? via : next_hop(n, dst, &n->self.addr, flags, !(flags & RF_NOT_SRC), false);
 
 	wire_put_u8(&w, (uint8_t)kind);
 	wire_put_u8(&w, (uint8_t)nc);
 	for (size_t i = 0; i < nc; i++)
 		ovl_ep_put(&w, &cand[i]);
 	nd_put_offers(&w, offers, no);
+	wire_put_bytes(&w, first ? ovl_link_peer(first)->addr.b : n->self.addr.b, CERT_ADDR_LEN);
 	if (via)
 		return nd_route_via(n, via, now, dst, flags, RP_CTM, b, wire_len(&w));
 	return nd_route(n, now, &n->self.addr, dst, flags, 0, RP_CTM, ++n->next_id, NULL, 0, b,
@@ -246,14 +252,26 @@ static void handle_ctm(struct ovl_node *n, uint64_t now, const struct cert_addr 
 	struct ovl_relay_offer offers[OVL_RELAY_OFFERS_MAX];
 	struct ovl_link *near[2 * NEIGH_MAX];
 	uint8_t kind = wire_get_u8(r), nc = wire_get_u8(r);
+	struct cert_addr anchor;
 	size_t nn, mine, no;
+	bool via;
 
 	if (nc > OVL_CANDIDATES_MAX || kind >= OVL_KIND_MAX)
 		return;
 	for (uint8_t i = 0; i < nc; i++)
 		ovl_ep_get(r, &cand[i]);
-	if (!nd_get_offers(r, offers, &no) || !wire_done(r) || ovl_addr_eq(src, &n->self.addr))
+	nd_get_offers(r, offers, &no);
+	wire_get_bytes(r, anchor.b, CERT_ADDR_LEN);
+	if (!wire_done(r) || ovl_addr_eq(src, &n->self.addr))
 		return;
+	/* The reply goes through the requester's anchor unless we can reach it
+	 * ourselves (or the anchor is us, or the requester). */
+	via = !ovl_links_find(n->ls, src) && !ovl_addr_eq(&anchor, src) &&
+	      !ovl_addr_eq(&anchor, &n->self.addr);
+	if (via) {
+		wire_put_bytes(&w, src->b, CERT_ADDR_LEN);
+		wire_put_u8(&w, RP_CTM_REP);
+	}
 	if (kind == OVL_KIND_SHORTCUT)
 		nd_want_shortcut(n, now, src);
 	/* Both sides connect at once: through NATs this is hole punching. */
@@ -274,9 +292,38 @@ static void handle_ctm(struct ovl_node *n, uint64_t now, const struct cert_addr 
 	}
 	no = nd_offers(n, src, offers, OVL_RELAY_OFFERS_MAX);
 	nd_put_offers(&w, offers, no);
-	if (wire_wok(&w))
+	if (!wire_wok(&w))
+		return;
+	if (via)
+		nd_route(n, now, &n->self.addr, &anchor, 0, 0, RP_VIA, ++n->next_id, NULL, 0, b,
+		         wire_len(&w));
+	else
 		nd_route(n, now, &n->self.addr, src, 0, 0, RP_CTM_REP, ++n->next_id, NULL, 0, b,
 		         wire_len(&w));
+}
+
+/* RP_VIA: a reply for a member we are the anchor of; it goes over our link
+ * to it as the routed message it would have been, from its sender. */
+static void handle_via(struct ovl_node *n, uint64_t now, const struct cert_addr *src, uint32_t id,
+                       struct wire_reader *r)
+{
+	struct cert_addr final;
+	struct ovl_link *l;
+	uint8_t proto;
+	size_t len, out_len;
+	const uint8_t *p;
+
+	wire_get_bytes(r, final.b, CERT_ADDR_LEN);
+	proto = wire_get_u8(r);
+	len = wire_remaining(r);
+	p = wire_get_ptr(r, len);
+	if (!wire_ok(r) || !p || proto != RP_CTM_REP || ovl_addr_eq(&final, &n->self.addr))
+		return;
+	l = ovl_links_find(n->ls, &final);
+	if (!l || ovl_link_state(l) != OVL_LINK_UP)
+		return;
+	if (encode(n, src, &final, 0, 1, proto, id, NULL, 0, p, len, &out_len) == 0)
+		ovl_link_send(n->ls, l, now, n->buf, out_len);
 }
 
 static void deliver(struct ovl_node *n, uint64_t now, const struct cert_addr *src,
@@ -333,6 +380,10 @@ static void deliver(struct ovl_node *n, uint64_t now, const struct cert_addr *sr
 	case RP_PUNCH:
 		if (exact_here)
 			nd_punch_routed(n, now, src, payload, len);
+		break;
+	case RP_VIA:
+		if (exact_here)
+			handle_via(n, now, src, id, &r);
 		break;
 	case RP_ERROR: {
 		struct cert_addr edst;

@@ -200,6 +200,9 @@ void sim_link_paths(const struct sim *s, const struct sim_ring *r, size_t *total
 			*relayed += ls[j].relayed;
 			if (nat && peer != SIZE_MAX)
 				(ls[j].relayed ? nat->relayed : nat->direct)[ta][tb]++;
+			if (nat && ls[j].relayed)
+				nat->via_bootstrap +=
+				        sim_is_bootstrap(s, sim_ring_owner(r, s, &ls[j].relay));
 		}
 		*total += got < k ? got : k;
 		free(ls);

@@ -55,7 +55,10 @@ void sim_link_counts(const struct sim *s, double *mean, size_t *max);
 struct sim_nat_paths {
 	size_t direct[SIM_NAT_TYPE_MAX][SIM_NAT_TYPE_MAX];
 	size_t relayed[SIM_NAT_TYPE_MAX][SIM_NAT_TYPE_MAX];
+	size_t via_bootstrap; /* relayed link ends whose relay is a bootstrap node */
 };
+/* Link ends by the NAT types at both ends (ours, the peer's) and path, and
+ * how many relayed ones go through one of the bootstrap nodes. */
 /* Links in all (each counted at both ends), how many of them are relayed,
  * and (nat may be NULL) by NAT types. r must be up to date (sim_ring_update). */
 void sim_link_paths(const struct sim *s, const struct sim_ring *r, size_t *total, size_t *relayed,

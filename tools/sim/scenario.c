@@ -481,8 +481,11 @@ static void measure_text(FILE *f, const char *title, const struct sim_measure *m
 	        l->lost);
 	fprintf(f, "  hops              mean %.2f, p99 %u, max %u\n", l->hops_mean, l->hops_p99,
 	        l->hops_max);
-	fprintf(f, "  links per node    mean %.1f, max %zu; %zu of %zu link ends relayed\n",
+	fprintf(f, "  links per node    mean %.1f, max %zu; %zu of %zu link ends relayed",
 	        m->links_mean, m->links_max, m->links_relayed, m->links_total);
+	if (m->links_relayed)
+		fprintf(f, " (%zu through a bootstrap node)", m->nat.via_bootstrap);
+	fprintf(f, "\n");
 	if (m->links_relayed)
 		nat_text(f, &m->nat);
 	fprintf(f,

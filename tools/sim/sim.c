@@ -272,6 +272,14 @@ int sim_nat_rebind(struct sim *s, size_t i)
 	return 0;
 }
 
+bool sim_is_bootstrap(const struct sim *s, size_t i)
+{
+	for (size_t b = 0; b < s->cfg.n_bootstrap; b++)
+		if (s->cfg.bootstrap[b] == i)
+			return true;
+	return false;
+}
+
 enum sim_nat_type sim_nat(const struct sim *s, size_t i)
 {
 	return i < s->n && s->nodes[i].nat ? s->nodes[i].nat->type : SIM_NAT_NONE;

@@ -142,6 +142,8 @@ time_t sim_wall(const struct sim *s);
  * -EALREADY (started), -ENOMEM. */
 int sim_set_nat(struct sim *s, size_t i, enum sim_nat_type t);
 enum sim_nat_type sim_nat(const struct sim *s, size_t i);
+/* Is node i in the nodes' bootstrap list? */
+bool sim_is_bootstrap(const struct sim *s, size_t i);
 /* Node i's NAT router forgets every mapping and, for cone mappings, takes a
  * new public port (a reboot, a carrier NAT rebinding). 0, or -EINVAL if node
  * i is not behind a NAT. */
