@@ -401,6 +401,11 @@ void ovl_links_stats(const struct ovl_links *ls, struct ovl_links_stats *out)
 }
 
 /* Takes l down: no more traffic, the down callback, freed at the end of the call. */
+uint64_t ovl_links_observed_moves(const struct ovl_links *ls)
+{
+	return ls->st.observed_moves;
+}
+
 void lk_link_down(struct ovl_links *ls, struct ovl_link *l, const char *reason)
 {
 	char who[16];

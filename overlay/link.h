@@ -174,5 +174,7 @@ struct ovl_links_stats {
 	uint64_t observed_moves; /* a peer saw us at a new endpoint: our NAT mapped us anew */
 };
 void ovl_links_stats(const struct ovl_links *ls, struct ovl_links_stats *out);
+/* stats.observed_moves alone, cheaply (the node looks at it on every tick). */
+uint64_t ovl_links_observed_moves(const struct ovl_links *ls);
 
 #endif

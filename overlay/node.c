@@ -198,33 +198,6 @@ bool nd_fits_leafset(const struct ovl_node *n, const struct cert_addr *a)
 	return within_reach(n, a, 0);
 }
 
-void ovl_node_nat(const struct ovl_node *n, struct ovl_nat_view *out)
-{
-	struct ovl_nat_obs obs[OVL_NAT_REFLEXIVE_MAX * 4];
-	size_t m = 0;
-
-	/* What our peers see (the overlay as STUN), and since when: the order
-	 * in which our NAT made those mappings (after a rebinding, the new ones
-	 * are the newest). */
-	for (size_t i = ovl_links_count(n->ls); i-- > 0 && m < sizeof(obs) / sizeof(obs[0]);) {
-		struct ovl_link *l = ovl_links_at(n->ls, i);
-
-		if (!ovl_ep_is_ip(ovl_link_observed(l)))
-			continue;
-		obs[m].ep = *ovl_link_observed(l);
-		obs[m++].since = ovl_link_observed_since(l);
-	}
-	ovl_nat_assess(n->cfg.local, n->cfg.n_local, obs, m, out);
-}
-
-size_t nd_candidates(const struct ovl_node *n, struct ovl_endpoint *out, size_t max)
-{
-	struct ovl_nat_view v;
-
-	ovl_node_nat(n, &v);
-	return ovl_nat_candidates(n->cfg.local, n->cfg.n_local, &v, out, max);
-}
-
 void nd_connect(struct ovl_node *n, uint64_t now, const struct ovl_endpoint *ep,
                 const struct cert_addr *expect)
 {
@@ -578,6 +551,8 @@ void ovl_node_free(struct ovl_node *n)
 		free(nl(ovl_links_at(n->ls, i)));
 	ovl_links_free(n->ls);
 	free(n->near);
+	free(n->punch);
+	free(n->slot);
 	free(n);
 }
 
@@ -799,23 +774,6 @@ static void drop_leaf_links(struct ovl_node *n, uint64_t now, size_t n_near)
 	}
 }
 
-/* A peer sees us at a new endpoint on a link it saw us on before: the NAT in
- * front of us mapped us anew (it rebooted, or rebound). Peers behind NATs of
- * their own must learn that from us, as with an address of ours that
- * changed; at most once a second. */
-static void check_observed(struct ovl_node *n, uint64_t now)
-{
-	struct ovl_links_stats st;
-
-	ovl_links_stats(n->ls, &st);
-	if (st.observed_moves == n->observed_moves || (n->moved_told && now - n->moved_told < 1000))
-		return;
-	n->observed_moves = st.observed_moves;
-	n->moved_told = now;
-	LOG(LOG_LVL_INFO, "a peer sees us at a new endpoint: telling our peers where we are");
-	nd_punch_moved(n, now);
-}
-
 static void maintain(struct ovl_node *n, uint64_t now)
 {
 	struct ovl_link *near[2 * NEIGH_MAX];
@@ -913,7 +871,7 @@ uint64_t ovl_node_tick(struct ovl_node *n, uint64_t now)
 		n->next_rejoin = now + jitter(n, n->cfg.rejoin_ms);
 	}
 	if (n->state == OVL_NODE_RUNNING) {
-		check_observed(n, now);
+		nd_check_observed(n, now);
 		next = min_u64(next, nd_punch_tick(n, now));
 	}
 	next = min_u64(next, ovl_links_tick(n->ls, now));
@@ -1108,14 +1066,6 @@ uint64_t ovl_node_link_since(const struct ovl_node *n, const struct cert_addr *p
 	return x ? x->since : 0;
 }
 
-uint64_t ovl_node_direct_since(const struct ovl_node *n, const struct cert_addr *peer)
-{
-	struct ovl_link *l = ovl_links_find(n->ls, peer);
-	struct nlink *x = l ? nl(l) : NULL;
-
-	return x && !nd_is_relayed(l) ? x->direct_since : 0;
-}
-
 bool ovl_node_close_shortcut(struct ovl_node *n, uint64_t now, const struct cert_addr *peer,
                              const char *reason)
 {
@@ -1173,34 +1123,6 @@ size_t ovl_node_links(const struct ovl_node *n, struct ovl_node_link *out, size_
 		}
 	}
 	return cnt;
-}
-
-bool ovl_node_link_relayed(const struct ovl_node *n, const struct cert_addr *peer)
-{
-	struct ovl_link *l = ovl_links_find(n->ls, peer);
-
-	return l && nd_is_relayed(l);
-}
-
-void ovl_node_stats(const struct ovl_node *n, struct ovl_node_stats *out)
-{
-	*out = n->st;
-}
-
-void ovl_node_set_local(struct ovl_node *n, uint64_t now, const struct ovl_endpoint *local,
-                        size_t n_local)
-{
-	n->now = now;
-	if (n_local > OVL_CANDIDATES_MAX)
-		n_local = OVL_CANDIDATES_MAX;
-	if (n_local == n->cfg.n_local && !memcmp(local, n->cfg.local, n_local * sizeof(*local)))
-		return;
-	memcpy(n->cfg.local, local, n_local * sizeof(*local));
-	n->cfg.n_local = n_local;
-	LOG(LOG_LVL_INFO, "our addresses changed (%zu now): every link pings", n_local);
-	ovl_links_kick(n->ls, now);
-	if (n->state == OVL_NODE_RUNNING)
-		nd_punch_moved(n, now);
 }
 
 bool ovl_node_neighbours(const struct ovl_node *n, struct cert_addr *pred, struct cert_addr *succ)

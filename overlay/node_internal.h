@@ -140,9 +140,9 @@ struct ovl_node {
 	} want_sc[SHORTCUT_WANT_MAX];
 	struct ovl_upper upper[OVL_UPPER_MAX];
 	size_t n_upper;
-	struct rslot slot[RELAY_SLOTS];
-	struct punch punch[PUNCH_MAX];
-	uint64_t punch_due;      /* the earliest punch deadline (UINT64_MAX: none) */
+	struct rslot *slot;  /* RELAY_SLOTS, made on first use (NULL: none yet) */
+	struct punch *punch; /* PUNCH_MAX, made on first use: most nodes of a ring never punch */
+	uint64_t punch_due;  /* the earliest punch deadline (UINT64_MAX: none) */
 	uint64_t observed_moves; /* the link engine's count when we last told our peers */
 	uint64_t moved_told;     /* when we last did */
 	struct ovl_node_stats st;
@@ -214,6 +214,8 @@ void nd_punch_routed(struct ovl_node *n, uint64_t now, const struct cert_addr *s
 void nd_punch_moved(struct ovl_node *n, uint64_t now);
 /* Runs what is due; returns the next deadline (UINT64_MAX: none). */
 uint64_t nd_punch_tick(struct ovl_node *n, uint64_t now);
+/* A peer sees us at a new endpoint (our NAT mapped us anew): nd_punch_moved. */
+void nd_check_observed(struct ovl_node *n, uint64_t now);
 
 /* node.c */
 /* Remembers that a link to a, if it comes up soon, is a shortcut. */

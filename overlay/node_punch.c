@@ -20,12 +20,15 @@
  * through the member both are linked to with the smallest sum of RTTs
  * (ovl_relay_choose), linking to one of the peer's relays first if there is
  * no common one. A relayed link probes the peer's candidates over its own
- * session (ovl_link_probe) after punch_retry_min_ms, then backing off.
+ * session (ovl_link_probe) after punch_retry_min_ms, then backing off; one
+ * that runs through a bootstrap node moves to a better relay when a round
+ * finds no direct path. A ring neighbour we gave up on is asked again.
  */
 #define LOG_SUBSYS "punch"
 #include "node_internal.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "addr.h"
@@ -40,6 +43,8 @@ static const char *const state_names[PS_MAX] = {"free",     "asked",   "punching
 
 static int find_i(const struct ovl_node *n, const struct cert_addr *peer)
 {
+	if (!n->punch)
+		return -1;
 	for (size_t i = 0; i < PUNCH_MAX; i++)
 		if (n->punch[i].state != PS_FREE && ovl_addr_eq(&n->punch[i].peer, peer))
 			return (int)i;
@@ -58,6 +63,8 @@ static struct punch *take(struct ovl_node *n, const struct cert_addr *peer)
 {
 	struct punch *p = NULL;
 
+	if (!n->punch && !(n->punch = calloc(PUNCH_MAX, sizeof(*n->punch))))
+		return NULL;
 	for (size_t i = 0; i < PUNCH_MAX && !p; i++)
 		if (n->punch[i].state == PS_FREE)
 			p = &n->punch[i];
@@ -401,7 +408,7 @@ void nd_punch_up(struct ovl_node *n, struct ovl_link *l)
 	char who[16];
 
 	/* Attempts waiting for a link to this member as their relay go on. */
-	if (!nd_is_relayed(l))
+	if (!nd_is_relayed(l) && n->punch)
 		for (size_t i = 0; i < PUNCH_MAX; i++) {
 			struct punch *q = &n->punch[i];
 
@@ -461,7 +468,7 @@ void nd_punch_failed(struct ovl_node *n, const struct ovl_endpoint *ep,
 		}
 		return;
 	}
-	for (size_t i = 0; i < PUNCH_MAX; i++) {
+	for (size_t i = 0; n->punch && i < PUNCH_MAX; i++) {
 		p = &n->punch[i];
 		if (p->state == PS_RELAY_LINK && p->relay >= 0 &&
 		    ovl_addr_eq(&p->offers[p->relay].addr, expect)) {
@@ -652,8 +659,8 @@ uint64_t nd_punch_tick(struct ovl_node *n, uint64_t now)
 {
 	uint64_t next = UINT64_MAX;
 
-	if (n->punch_due && now < n->punch_due)
-		return n->punch_due;
+	if (!n->punch || (n->punch_due && now < n->punch_due))
+		return n->punch ? n->punch_due : UINT64_MAX;
 	n->punch_due = UINT64_MAX;
 	for (size_t i = 0; i < PUNCH_MAX; i++) {
 		uint64_t t = tick_one(n, now, &n->punch[i]);
@@ -667,4 +674,85 @@ uint64_t nd_punch_tick(struct ovl_node *n, uint64_t now)
 	if (n->punch_due <= now)
 		n->punch_due = now + 1;
 	return n->punch_due;
+}
+
+/* ---- our own endpoints, our NAT, status ------------------------------------- */
+
+void ovl_node_nat(const struct ovl_node *n, struct ovl_nat_view *out)
+{
+	struct ovl_nat_obs obs[OVL_NAT_REFLEXIVE_MAX * 4];
+	size_t m = 0;
+
+	/* What our peers see (the overlay as STUN), and since when: the order
+	 * in which our NAT made those mappings (after a rebinding, the new ones
+	 * are the newest). */
+	for (size_t i = ovl_links_count(n->ls); i-- > 0 && m < sizeof(obs) / sizeof(obs[0]);) {
+		struct ovl_link *l = ovl_links_at(n->ls, i);
+
+		if (!ovl_ep_is_ip(ovl_link_observed(l)))
+			continue;
+		obs[m].ep = *ovl_link_observed(l);
+		obs[m++].since = ovl_link_observed_since(l);
+	}
+	ovl_nat_assess(n->cfg.local, n->cfg.n_local, obs, m, out);
+}
+
+size_t nd_candidates(const struct ovl_node *n, struct ovl_endpoint *out, size_t max)
+{
+	struct ovl_nat_view v;
+
+	ovl_node_nat(n, &v);
+	return ovl_nat_candidates(n->cfg.local, n->cfg.n_local, &v, out, max);
+}
+
+/* A peer sees us at a new endpoint on a link it saw us on before: the NAT in
+ * front of us mapped us anew (it rebooted, or rebound). Peers behind NATs of
+ * their own must learn that from us, as with an address of ours that
+ * changed; at most once a second. */
+void nd_check_observed(struct ovl_node *n, uint64_t now)
+{
+	uint64_t moves = ovl_links_observed_moves(n->ls);
+
+	if (moves == n->observed_moves || (n->moved_told && now - n->moved_told < 1000))
+		return;
+	n->observed_moves = moves;
+	n->moved_told = now;
+	LOG(LOG_LVL_INFO, "a peer sees us at a new endpoint: telling our peers where we are");
+	nd_punch_moved(n, now);
+}
+
+uint64_t ovl_node_direct_since(const struct ovl_node *n, const struct cert_addr *peer)
+{
+	struct ovl_link *l = ovl_links_find(n->ls, peer);
+	const struct nlink *x = l ? ovl_link_user(l) : NULL;
+
+	return x && !nd_is_relayed(l) ? x->direct_since : 0;
+}
+
+bool ovl_node_link_relayed(const struct ovl_node *n, const struct cert_addr *peer)
+{
+	struct ovl_link *l = ovl_links_find(n->ls, peer);
+
+	return l && nd_is_relayed(l);
+}
+
+void ovl_node_stats(const struct ovl_node *n, struct ovl_node_stats *out)
+{
+	*out = n->st;
+}
+
+void ovl_node_set_local(struct ovl_node *n, uint64_t now, const struct ovl_endpoint *local,
+                        size_t n_local)
+{
+	n->now = now;
+	if (n_local > OVL_CANDIDATES_MAX)
+		n_local = OVL_CANDIDATES_MAX;
+	if (n_local == n->cfg.n_local && !memcmp(local, n->cfg.local, n_local * sizeof(*local)))
+		return;
+	memcpy(n->cfg.local, local, n_local * sizeof(*local));
+	n->cfg.n_local = n_local;
+	LOG(LOG_LVL_INFO, "our addresses changed (%zu now): every link pings", n_local);
+	ovl_links_kick(n->ls, now);
+	if (n->state == OVL_NODE_RUNNING)
+		nd_punch_moved(n, now);
 }

@@ -17,6 +17,7 @@
 #include "node_internal.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "addr.h"
@@ -40,7 +41,8 @@ static struct ovl_endpoint slot_ep(size_t i)
 
 static int slot_i(const struct ovl_node *n, const struct ovl_endpoint *ep)
 {
-	if (ep->family != OVL_EP_RELAY || ep->port >= RELAY_SLOTS || !n->slot[ep->port].used)
+	if (!n->slot || ep->family != OVL_EP_RELAY || ep->port >= RELAY_SLOTS ||
+	    !n->slot[ep->port].used)
 		return -1;
 	return ep->port;
 }
@@ -68,6 +70,8 @@ static int slot_get(struct ovl_node *n, uint64_t now, const struct cert_addr *re
 {
 	int free_i = -1, old_i = -1;
 
+	if (!n->slot && !(n->slot = calloc(RELAY_SLOTS, sizeof(*n->slot))))
+		return -1;
 	for (size_t i = 0; i < RELAY_SLOTS; i++) {
 		struct rslot *s = &n->slot[i];
 
@@ -260,7 +264,7 @@ void nd_relay_down(struct ovl_node *n, struct ovl_link *l)
 	const struct cert_addr *a = &ovl_link_peer(l)->addr;
 
 	close_relayed(n, n->now, a, NULL, "the relay went away");
-	for (size_t i = 0; i < RELAY_SLOTS; i++)
+	for (size_t i = 0; n->slot && i < RELAY_SLOTS; i++)
 		if (n->slot[i].used && ovl_addr_eq(&n->slot[i].relay, a))
 			n->slot[i].used = false;
 }
