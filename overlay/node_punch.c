@@ -668,6 +668,19 @@ uint64_t nd_punch_tick(struct ovl_node *n, uint64_t now)
 		if (t < next)
 			next = t;
 	}
+	/* Nothing under way: the table goes until the next attempt (a ring of
+	 * thousands would otherwise hold 32 idle entries a node). */
+	if (next == UINT64_MAX && n->punch_due == UINT64_MAX) {
+		bool idle = true;
+
+		for (size_t i = 0; i < PUNCH_MAX && idle; i++)
+			idle = n->punch[i].state == PS_FREE;
+		if (idle) {
+			free(n->punch);
+			n->punch = NULL;
+			return UINT64_MAX;
+		}
+	}
 	/* A state change during the walk (set_state clears punch_due) may have
 	 * touched an entry already walked: walk again soon. */
 	n->punch_due = n->punch_due == 0 ? now + 1 : next;
