@@ -478,22 +478,27 @@ void nd_punch_failed(struct ovl_node *n, const struct ovl_endpoint *ep,
 	}
 }
 
-void nd_punch_handle(struct ovl_node *n, uint64_t now, struct ovl_link *l, const uint8_t *msg,
-                     size_t len)
+/*
+ * A PUNCH from the peer of link l (over l when `routed` is false, else
+ * routed): take its candidates and offers, answer with ours if asked, and
+ * probe. Only from a member we hold a link to: a stranger's word starts
+ * nothing (a CTM does); over a link only a relayed one has anything to gain.
+ */
+static void punch_in(struct ovl_node *n, uint64_t now, struct ovl_link *l, bool routed,
+                     struct wire_reader *r)
 {
-	struct wire_reader r = wire_reader(msg + 1, len - 1);
 	struct ovl_endpoint cand[OVL_CANDIDATES_MAX];
 	struct ovl_relay_offer offers[OVL_RELAY_OFFERS_MAX];
-	uint8_t flags = wire_get_u8(&r), nc = wire_get_u8(&r);
+	uint8_t flags = wire_get_u8(r), nc = wire_get_u8(r);
 	struct punch *p;
 	size_t no;
 
 	if (nc > OVL_CANDIDATES_MAX || (flags & ~1u))
 		return;
 	for (uint8_t i = 0; i < nc; i++)
-		ovl_ep_get(&r, &cand[i]);
-	if (!nd_get_offers(&r, offers, &no) || !wire_done(&r) || ovl_link_state(l) != OVL_LINK_UP ||
-	    !nd_is_relayed(l))
+		ovl_ep_get(r, &cand[i]);
+	if (!nd_get_offers(r, offers, &no) || !wire_done(r) || !l ||
+	    ovl_link_state(l) != OVL_LINK_UP || (!routed && !nd_is_relayed(l)))
 		return;
 	p = find(n, &ovl_link_peer(l)->addr);
 	if (!p)
@@ -506,42 +511,24 @@ void nd_punch_handle(struct ovl_node *n, uint64_t now, struct ovl_link *l, const
 	p->n_offers = no;
 	p->skip = 0;
 	if (flags & 1)
-		send_punch(n, now, l, NULL, false);
+		send_punch(n, now, routed ? NULL : l, &ovl_link_peer(l)->addr, false);
 	start_probe_round(n, now, p);
+}
+
+void nd_punch_handle(struct ovl_node *n, uint64_t now, struct ovl_link *l, const uint8_t *msg,
+                     size_t len)
+{
+	struct wire_reader r = wire_reader(msg + 1, len - 1);
+
+	punch_in(n, now, l, false, &r);
 }
 
 void nd_punch_routed(struct ovl_node *n, uint64_t now, const struct cert_addr *src,
                      const uint8_t *payload, size_t len)
 {
 	struct wire_reader r = wire_reader(payload, len);
-	struct ovl_endpoint cand[OVL_CANDIDATES_MAX];
-	struct ovl_relay_offer offers[OVL_RELAY_OFFERS_MAX];
-	uint8_t flags = wire_get_u8(&r), nc = wire_get_u8(&r);
-	struct ovl_link *l = ovl_links_find(n->ls, src);
-	struct punch *p;
-	size_t no;
 
-	if (nc > OVL_CANDIDATES_MAX || (flags & ~1u))
-		return;
-	for (uint8_t i = 0; i < nc; i++)
-		ovl_ep_get(&r, &cand[i]);
-	/* Only for a link we hold: a stranger's word starts nothing (a CTM does). */
-	if (!nd_get_offers(&r, offers, &no) || !wire_done(&r) || !l ||
-	    ovl_link_state(l) != OVL_LINK_UP)
-		return;
-	p = find(n, src);
-	if (!p)
-		p = take(n, src);
-	if (!p)
-		return;
-	memcpy(p->cand, cand, nc * sizeof(cand[0]));
-	p->n_cand = nc;
-	memcpy(p->offers, offers, no * sizeof(offers[0]));
-	p->n_offers = no;
-	p->skip = 0;
-	if (flags & 1)
-		send_punch(n, now, NULL, src, false);
-	start_probe_round(n, now, p);
+	punch_in(n, now, ovl_links_find(n->ls, src), true, &r);
 }
 
 void nd_punch_moved(struct ovl_node *n, uint64_t now)

@@ -3,12 +3,11 @@
  * Fuzz target: node messages (ROUTE, LEAFSET, LEAVE, DIRECT, the relay
  * messages RELAY, RELAYED, RELAY_ERR, PUNCH, and the routed protocols inside
  * ROUTE: CTM and CTM_REP with their relay offers and anchor, TRACE,
- * TRACE_REP, ERROR, PUNCH, VIA) as a member peer can send them. Two nodes (simulator crypto, fuzz_nodes.h) are linked
- * through an in-memory pipe on a virtual clock; the input, split into records
- * [u16 len][bytes], is sent by node B over its link to node A as link
- * messages, and A processes each one. A must never crash, leak or trip a
- * sanitizer, and must keep its link to B (a malformed message is dropped,
- * not a reason to fail).
+ * TRACE_REP, ERROR, PUNCH, VIA) as a member peer can send them. Two nodes (simulator crypto,
+ * fuzz_nodes.h) are linked through an in-memory pipe on a virtual clock; the input, split into
+ * records [u16 len][bytes], is sent by node B over its link to node A as link messages, and A
+ * processes each one. A must never crash, leak or trip a sanitizer, and must keep its link to B (a
+ * malformed message is dropped, not a reason to fail).
  */
 #include <stdint.h>
 #include <stdio.h>
