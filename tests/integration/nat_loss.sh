@@ -50,12 +50,7 @@ if [ "$answered" -ge 198 ] || [ "$answered" -le 130 ]; then
 fi
 pass "$answered of 200 underlay pings c1 -> boot answered (3 lossy bridges there and back)"
 
-lab_issue vloss 100.64.0.0/16 1
-lab_start_boot
-lab_start_member 1
-lab_start_natted "${NATTED[@]}"
-declare -A VIP=()
-for n in m1 "${NATTED[@]}"; do VIP[$n]=$(lab_vip "$n"); done
+lab_nat_group vloss "${NATTED[@]}"
 pass "3 members joined and leased addresses through the loss"
 
 

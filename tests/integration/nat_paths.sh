@@ -36,12 +36,7 @@ fi
 pass "every NATed host reaches out; nothing reaches in unasked"
 
 section "group and members"
-lab_issue vnat 100.64.0.0/16 1
-lab_start_boot
-lab_start_member 1
-lab_start_natted "${NATTED[@]}"
-declare -A VIP=()
-for n in m1 "${NATTED[@]}"; do VIP[$n]=$(lab_vip "$n"); done
+lab_nat_group vnat "${NATTED[@]}"
 pass "5 members up with addresses"
 
 

@@ -33,12 +33,7 @@ NATTED=(c1 s1 s2)
 MEMBERS+=("${NATTED[@]}")
 
 section "group and members"
-lab_issue vsym 100.64.0.0/16 1
-lab_start_boot
-lab_start_member 1
-lab_start_natted "${NATTED[@]}"
-declare -A VIP=()
-for n in m1 "${NATTED[@]}"; do VIP[$n]=$(lab_vip "$n"); done
+lab_nat_group vsym "${NATTED[@]}"
 pass "4 members up with addresses, the two behind symmetric NATs too"
 for n in s1 s2; do
 	until_ok 20 "$n sees a symmetric NAT" \

@@ -26,12 +26,7 @@ lab_nat_node c1 1 2
 lab_nat_node c2 2 2
 NATTED=(c1 c2)
 MEMBERS+=("${NATTED[@]}")
-lab_issue vroam 100.64.0.0/16 1
-lab_start_boot
-lab_start_member 1
-lab_start_natted "${NATTED[@]}"
-declare -A VIP=()
-for n in m1 "${NATTED[@]}"; do VIP[$n]=$(lab_vip "$n"); done
+lab_nat_group vroam "${NATTED[@]}"
 pass "3 members up with addresses"
 
 link_ep() { link_field "$1" "$2" endpoint; } # the endpoint of A's link to NAME

@@ -463,6 +463,20 @@ lab_start_natted() {
 	done
 }
 
+# lab_nat_group NAMESPACE NAME...: the group (lab_issue), the bootstrap node,
+# m1 and groupvpnd on each NAME (lab_start_natted); VIP then holds the
+# virtual address of m1 and of every NAME.
+lab_nat_group() {
+	local ns=$1 n
+	shift
+	lab_issue "$ns" 100.64.0.0/16 1
+	lab_start_boot
+	lab_start_member 1
+	lab_start_natted "$@"
+	declare -gA VIP=()
+	for n in m1 "$@"; do VIP[$n]=$(lab_vip "$n"); done
+}
+
 # vpath A B: A's vnet path to B ("direct", "relayed", "overlay"; '' if none yet).
 vpath() {
 	sexpr "$1" "[p['path'] for p in s['peers'] if p['ip'] == '${VIP[$2]}'][0]" 2>/dev/null || true

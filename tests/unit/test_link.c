@@ -1163,14 +1163,15 @@ static void roaming_peer_is_followed(void **state)
 	finish(ns);
 }
 
-struct ep_want {
+/* node's link to peer: at (link_ep_is) or seeing us at (observed_is) ep. */
+struct observed_want {
 	int node, peer;
 	struct ovl_endpoint ep;
 };
 
 static bool link_ep_is(struct netsim *ns, void *ctx)
 {
-	const struct ep_want *w = ctx;
+	const struct observed_want *w = ctx;
 	struct ovl_link *l = ns_link(ns, w->node, w->peer);
 
 	return l && ovl_ep_eq(ovl_link_endpoint(l), &w->ep);
@@ -1184,7 +1185,7 @@ static void probe_answer_moves_the_link_a_probe_alone_does_not(void **state)
 	struct netsim *ns = sim_new(38);
 	int a = ns_add_sim(ns, "alice", NULL), b = ns_add_sim(ns, "bob", NULL);
 	struct ovl_endpoint a_old = *ns_ep(ns, 0), b_new = *ns_ep(ns, 1), a_new = a_old, none = {0};
-	struct ep_want w = {.node = 0, .peer = 1};
+	struct observed_want w = {.node = 0, .peer = 1};
 	struct ovl_links_stats sa, sb;
 
 	(void)state;
@@ -1226,11 +1227,6 @@ static void probe_answer_moves_the_link_a_probe_alone_does_not(void **state)
 	assert_int_equal(ns_count(ns, a, NS_EV_DOWN) + ns_count(ns, b, NS_EV_DOWN), 0);
 	finish(ns);
 }
-
-struct observed_want {
-	int node, peer;
-	struct ovl_endpoint ep;
-};
 
 static bool observed_is(struct netsim *ns, void *ctx)
 {
